@@ -1,0 +1,36 @@
+# `make run` serves the app on the embedded SQLite default with a demo campaign;
+# `make test` runs the whole test suite. Both set themselves up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app petition
+
+.PHONY: run test chromium lint clean-instance
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(FLASK) init-db
+	$(FLASK) demo --if-empty
+	@echo "Serving on http://127.0.0.1:5000 (confirmation emails are printed below)"
+	$(BIN)/python run.py
+
+# Browser tests drive Debian's chromium; install it when missing (needs root, as in CI).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean-instance:
+	rm -rf instance

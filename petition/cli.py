@@ -1,0 +1,101 @@
+"""Command-line tools: `flask --app petition <command>`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+from alembic import command
+from alembic.config import Config
+from flask import Flask, current_app
+from sqlalchemy import inspect, select
+
+from petition.db import get_session
+from petition.models import Demand
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at migrations/ and the app's database."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", current_app.config["DATABASE_URL"].replace("%", "%%"))
+    cfg.attributes["engine"] = current_app.extensions["petition.engine"]
+    return cfg
+
+
+def upgrade_database() -> None:
+    """Apply all migrations (idempotent)."""
+    command.upgrade(alembic_config(), "head")
+
+
+def database_is_empty() -> bool:
+    """True if no campaign exists yet (or the schema is missing)."""
+    engine = current_app.extensions["petition.engine"]
+    if not inspect(engine).has_table("campaigns"):
+        return True
+    from petition.models import Campaign
+
+    return get_session().scalar(select(Campaign.id).limit(1)) is None
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+
+    @app.cli.command("init-db")
+    def init_db() -> None:
+        """Create or upgrade the database schema (Alembic migrations)."""
+        upgrade_database()
+        click.echo("Database is up to date.")
+
+    @app.cli.command("demo")
+    @click.option("--if-empty", is_flag=True, help="Only if the database has no campaign yet.")
+    @click.option("--signatures", default=400, show_default=True, help="Generated signatures.")
+    def demo(if_empty: bool, signatures: int) -> None:
+        """Load a demo campaign with demands and generated confirmed signatures."""
+        from petition.demo import create_demo
+
+        upgrade_database()
+        if if_empty and not database_is_empty():
+            click.echo("Database already has campaigns; demo not loaded.")
+            return
+        campaign = create_demo(get_session(), signatures=signatures)
+        click.echo(f"Demo campaign loaded: {current_app.config['PUBLIC_URL']}/campaigns/{campaign.slug}")
+
+    @app.cli.command("recount")
+    @click.option("--check", is_flag=True, help="Only report drift, do not repair it.")
+    def recount(check: bool) -> None:
+        """Compare every demand's stored count with a recount of confirmed signatures."""
+        from petition.db import begin_write
+        from petition.signing.counts import recount as recount_demand
+
+        session = get_session()
+        demand_ids = session.scalars(select(Demand.id).order_by(Demand.id)).all()
+        drifted = 0
+        for demand_id in demand_ids:
+            begin_write(session)
+            drift = recount_demand(session, demand_id, repair=not check)
+            session.commit()
+            if drift:
+                drifted += 1
+                action = "found" if check else "repaired"
+                click.echo(f"demand {drift.demand_id}: stored {drift.stored}, actual {drift.actual} ({action})")
+        click.echo(f"{len(demand_ids)} demands checked, {drifted} with drift.")
+        if check and drifted:
+            raise SystemExit(1)
+
+    @app.cli.command("outbox-worker")
+    @click.option("--once", is_flag=True, help="Deliver what is due, then exit.")
+    @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+    def outbox_worker(once: bool, interval: float) -> None:
+        """Deliver queued emails, retrying failures with backoff (safe to run several)."""
+        from petition.mail import run_worker
+
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        sent = run_worker(once=once, interval=interval, stop=stop)
+        click.echo(f"Outbox worker stopped; {sent} messages sent.")

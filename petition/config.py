@@ -1,0 +1,100 @@
+"""Configuration defaults and loading order (defaults, instance/config.py, PETITION_* env)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # Where links in emails and QR codes point to; the root of the site.
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # SQLAlchemy URL; empty means the embedded SQLite file instance/petition.sqlite3.
+    "DATABASE_URL": "",
+    # Secrets: generated into instance/ on first run unless given.
+    "SECRET_KEY": None,
+    "DATA_KEY": None,
+    # Mail: with no SMTP_HOST, messages are printed and written to instance/outbox/.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 587,
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": True,
+    "SMTP_SSL": False,
+    "SMTP_TIMEOUT": 20,
+    "MAIL_FROM": "Petitions <petitions@localhost>",
+    # "thread": send right after commit in a background thread; "inline": in the request;
+    # "worker": leave everything to `flask outbox-worker`.
+    "MAIL_DELIVERY": "thread",
+    "OUTBOX_DIR": "",
+    "OUTBOX_MAX_ATTEMPTS": 12,
+    # Signing rules.
+    "CONFIRM_MAX_AGE_DAYS": 30,
+    "MAX_EMAILS_PER_SIGNATURE": 3,
+    "EMAIL_CHECK_DELIVERABILITY": False,
+    "DOTLESS_EMAIL_DOMAINS": ["gmail.com", "googlemail.com"],
+    # Counting.
+    "COUNT_SHARDS": 16,
+    "COUNT_POLL_SECONDS": 5,
+    # Rate limits (flask-limiter syntax); storage is memory unless REDIS_URL is set.
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_SIGN": "60 per minute;600 per hour",
+    "REDIS_URL": "",
+    # Number of proxies in front of the app whose X-Forwarded-For/-Proto to trust.
+    "PROXY_COUNT": 0,
+    # Requests larger than this get a 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "WTF_CSRF_TIME_LIMIT": 6 * 3600,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "BABEL_DEFAULT_LOCALE": "en",
+}
+
+
+def load(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config: defaults, then instance/config.py, then PETITION_* env, then tests."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PETITION")
+    if os.environ.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'petition.sqlite3'}"
+    if not app.config["OUTBOX_DIR"]:
+        app.config["OUTBOX_DIR"] = str(instance / "outbox")
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _key_file(instance / "secret.key").decode()
+    if not app.config["DATA_KEY"]:
+        app.config["DATA_KEY"] = _key_file(instance / "data.key").decode()
+    app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
+
+
+def _key_file(path: Path) -> bytes:
+    """Return the key stored in path, creating a new random one (mode 0600) if missing."""
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, key + b"\n")
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # atomic: the first process to start wins, others read its key
+    except FileExistsError:
+        key = path.read_bytes().strip()
+    finally:
+        tmp.unlink()
+    return key

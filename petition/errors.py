@@ -1,0 +1,53 @@
+"""Error pages: a clear page with the right status, never a bare 5xx."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def _messages() -> dict[int, tuple[str, str]]:
+    return {
+        400: (_("Bad request"), _("Something in that request could not be understood.")),
+        404: (_("Not found"), _("There is no page at this address. Check the link, or start from the list of campaigns.")),
+        405: (_("Not allowed"), _("This page cannot be used that way.")),
+        410: (_("Link expired"), _("This link is no longer valid.")),
+        413: (_("Too much data"), _("What was sent is larger than this site accepts. Please shorten it and try again.")),
+        429: (_("Too many requests"), _("Too many requests came from your network in a short time. Please wait a minute and try again.")),
+        500: (_("Something went wrong"), _("Sorry, something went wrong on our side. Nothing you did caused it; please try again in a moment.")),
+    }
+
+
+def render_error(status: int, detail: str | None = None) -> tuple[str, int]:
+    """Render the error page for a status, with an optional specific explanation."""
+    title, text = _messages().get(status, (_("Error"), _("The request could not be completed.")))
+    if request.path.endswith(".json"):
+        return {"error": title, "detail": detail or text}, status  # type: ignore[return-value]
+    return render_template("errors/error.html", status=status, title=title, text=detail or text), status
+
+
+def init_app(app: Flask) -> None:
+    """Register handlers for HTTP errors, CSRF failures and unexpected exceptions."""
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_exc: CSRFError) -> tuple[str, int]:
+        return render_error(
+            400,
+            _("This form expired or did not come from this site. Go back, reload the page and "
+              "try again."),
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[str, int]:
+        return render_error(exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[str, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500)

@@ -1,0 +1,238 @@
+"""Transactional outbox: messages written with the data, delivered after commit, retried."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from petition.db import begin_write, new_session
+from petition.models import OutboxMessage, OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+LOCK_SECONDS = 120
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def enqueue(
+    session: Session, *, kind: str, recipient: str, subject: str, text: str, html: str
+) -> OutboxMessage:
+    """Add a message to the outbox in the caller's transaction (the recipient is encrypted)."""
+    cipher = current_app.extensions["petition.cipher"]
+    message = OutboxMessage(
+        kind=kind,
+        recipient_enc=cipher.encrypt(recipient, "outbox.recipient"),
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        status=OutboxStatus.PENDING,
+        next_attempt_at=utcnow(),
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def dispatch_after_commit(message_ids: list[int]) -> None:
+    """Deliver just-committed messages now, per MAIL_DELIVERY (thread, inline or worker)."""
+    if not message_ids:
+        return
+    mode = current_app.config["MAIL_DELIVERY"]
+    if mode == "inline":
+        deliver(message_ids)
+    elif mode == "thread":
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        _get_executor().submit(_deliver_in_app, app, list(message_ids))
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbox")
+        return _executor
+
+
+def _deliver_in_app(app: Flask, message_ids: list[int]) -> None:
+    with app.app_context():
+        try:
+            deliver(message_ids)
+        except Exception:  # the worker retries whatever is left pending
+            log.exception("delivery after commit failed")
+
+
+def deliver(message_ids: list[int] | None = None, *, limit: int = 50) -> int:
+    """Claim and send due messages (the given ids, or any due ones); returns how many were sent."""
+    sent = 0
+    session = new_session()
+    try:
+        for message_id in _claim(session, message_ids, limit):
+            error: Exception | None = None
+            try:
+                message = session.get_one(OutboxMessage, message_id)
+                email = _build(message)
+                kind = message.kind
+                session.rollback()  # hold no transaction (or SQLite lock) while talking SMTP
+                _send(email, message_id, kind)
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+                session.rollback()
+                error = exc
+            begin_write(session)
+            message = session.get_one(OutboxMessage, message_id)
+            if error is None:
+                _record_success(message)
+                sent += 1
+            else:
+                _record_failure(message, error)
+            session.commit()
+    finally:
+        session.close()
+    return sent
+
+
+def _claim(session: Session, message_ids: list[int] | None, limit: int) -> list[int]:
+    """Lock due messages for this process; safe with many workers (SKIP LOCKED + lease)."""
+    now = utcnow()
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if message_ids is not None:
+        query = query.where(OutboxMessage.id.in_(message_ids))
+    else:
+        query = query.where(OutboxMessage.next_attempt_at <= now)
+    claimed: list[int] = []
+    begin_write(session)
+    for message_id in session.scalars(query).all():
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+            )
+            .values(locked_until=now + timedelta(seconds=LOCK_SECONDS))
+        )
+        if result.rowcount == 1:
+            claimed.append(message_id)
+    session.commit()
+    return claimed
+
+
+def _record_success(message: OutboxMessage) -> None:
+    message.status = OutboxStatus.SENT
+    message.sent_at = utcnow()
+    message.attempts += 1
+    message.locked_until = None
+    message.last_error = None
+    # Minimal data: once delivered, the address and the links are no longer kept.
+    message.recipient_enc = None
+    message.body_text = ""
+    message.body_html = ""
+
+
+def _record_failure(message: OutboxMessage, exc: Exception) -> None:
+    message.attempts += 1
+    message.locked_until = None
+    message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        message.status = OutboxStatus.FAILED
+        message.recipient_enc = None
+        log.error("giving up on outbox message %s after %s attempts", message.id, message.attempts)
+    else:
+        delay = min(30 * 2 ** (message.attempts - 1), 6 * 3600)
+        message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        log.warning("outbox message %s failed (%s); retry in %ss", message.id, exc, delay)
+
+
+def _build(message: OutboxMessage) -> EmailMessage:
+    cipher = current_app.extensions["petition.cipher"]
+    recipient = cipher.decrypt(message.recipient_enc, "outbox.recipient")
+    if not recipient:
+        raise ValueError("message has no recipient")
+    email = EmailMessage()
+    email["From"] = current_app.config["MAIL_FROM"]
+    email["To"] = recipient
+    email["Subject"] = message.subject
+    email["Message-ID"] = make_msgid(domain=_from_domain())
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(message.body_text)
+    if message.body_html:
+        email.add_alternative(message.body_html, subtype="html")
+    return email
+
+
+def _from_domain() -> str:
+    address = current_app.config["MAIL_FROM"].rsplit("<", 1)[-1].rstrip(">")
+    return address.rpartition("@")[2] or "localhost"
+
+
+def _send(email: EmailMessage, message_id: int, kind: str) -> None:
+    config = current_app.config
+    if not config["SMTP_HOST"]:
+        _send_to_console(email, message_id, kind)
+        return
+    host, port, timeout = config["SMTP_HOST"], int(config["SMTP_PORT"]), config["SMTP_TIMEOUT"]
+    smtp: smtplib.SMTP
+    if config["SMTP_SSL"]:
+        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+    with smtp:
+        if config["SMTP_STARTTLS"] and not config["SMTP_SSL"]:
+            smtp.starttls(context=ssl.create_default_context())
+        if config["SMTP_USER"]:
+            smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+        smtp.send_message(email)
+
+
+def _send_to_console(email: EmailMessage, message_id: int, kind: str) -> None:
+    """Development transport: print the plain-text message and keep a copy in OUTBOX_DIR."""
+    folder = Path(current_app.config["OUTBOX_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{message_id:08d}-{kind}.eml"
+    path.write_bytes(bytes(email))
+    body = email.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    rule = "-" * 72
+    print(
+        f"\n{rule}\nEmail to {email['To']}: {email['Subject']}\n{rule}\n"
+        f"{text}\n{rule}\n(saved as {path})\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def run_worker(*, once: bool, interval: float, stop: Any = None) -> int:
+    """Deliver due messages until stopped (or one pass with once=True); returns messages sent."""
+    total = 0
+    while True:
+        while True:
+            sent = deliver()
+            total += sent
+            if sent == 0:
+                break
+        if once or (stop is not None and stop.wait(interval)):
+            return total
+        if stop is None:
+            threading.Event().wait(interval)

@@ -1,0 +1,1 @@
+"""Organiser workspace (accounts, editing, dashboards come with the organiser issue)."""

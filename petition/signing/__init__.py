@@ -1,0 +1,5 @@
+"""Public petition pages: sign, confirm, withdraw, live counts."""
+
+from petition.signing.routes import bp
+
+__all__ = ["bp"]

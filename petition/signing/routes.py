@@ -1,0 +1,266 @@
+"""Public routes: thin views over petition.signing.services."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from petition.db import get_session
+from petition.extensions import csrf, limiter
+from petition.mail import dispatch_after_commit
+from petition.models import Campaign, Demand, SignatureStatus
+from petition.signing import counts, services, tokens
+from petition.signing.forms import CampaignSignForm, PetitionSignForm, SignatureForm
+
+bp = Blueprint("signing", __name__)
+
+
+def _sign_limit() -> str:
+    return current_app.config["RATELIMIT_SIGN"]
+
+
+def _signer(form: SignatureForm) -> services.SignerInput:
+    return services.SignerInput(
+        name=form.name.data,
+        email=form.email.data,
+        country=form.country.data,
+        postcode=form.postcode.data or None,
+        contact_consent=bool(form.contact_consent.data),
+        public_consent=bool(form.public_consent.data),
+        source=form.src.data,
+    )
+
+
+def _explain_csrf(form: SignatureForm) -> None:
+    """Replace the CSRF library message with one a supporter understands."""
+    if form.csrf_token.errors:
+        form.csrf_token.errors = [
+            _("This form was open for too long or in another browser session. Your details "
+              "are kept below: please check them and sign again.")
+        ]
+
+
+@bp.get("/")
+def index() -> str:
+    """The list of published campaigns."""
+    session = get_session()
+    campaigns = services.list_public_campaigns(session)
+    demand_ids = [d.id for c in campaigns for d in services.public_demands(c)]
+    return render_template(
+        "signing/index.html",
+        campaigns=campaigns,
+        counts=counts.get_many(session, demand_ids),
+        public_demands=services.public_demands,
+    )
+
+
+def _load_campaign(slug: str) -> Campaign:
+    campaign = services.get_public_campaign(get_session(), slug)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def _render_campaign(campaign: Campaign, form: CampaignSignForm, status: int = 200) -> tuple[str, int]:
+    demands = services.public_demands(campaign)
+    open_ids = [d.id for d in demands if services.closed_reason(d) is None]
+    return render_template(
+        "signing/campaign.html",
+        campaign=campaign,
+        demands=demands,
+        open_ids=open_ids,
+        counts=counts.get_many(get_session(), [d.id for d in demands]),
+        form=form,
+        closed_reason=services.closed_reason,
+    ), status
+
+
+@bp.get("/campaigns/<slug>")
+def campaign(slug: str) -> tuple[str, int]:
+    """A campaign with its listed demands, counts and a multi-demand sign form."""
+    campaign = _load_campaign(slug)
+    form = CampaignSignForm(src=request.args.get("src"))
+    return _render_campaign(campaign, form)
+
+
+@bp.post("/campaigns/<slug>/sign")
+@csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
+@limiter.limit(_sign_limit)
+def campaign_sign(slug: str) -> Response | tuple[str, int]:
+    """Sign the ticked demands of a campaign at once (one email for all)."""
+    campaign = _load_campaign(slug)
+    form = CampaignSignForm()
+    by_id = {d.id: d for d in services.public_demands(campaign)}
+    valid = form.validate_on_submit()
+    chosen: list[Demand] = []
+    for demand_id in form.demands.data or []:
+        demand = by_id.get(demand_id)
+        if demand is None:
+            form.demands.errors = [*form.demands.errors, _("One of the ticked demands does not exist.")]
+            valid = False
+        elif (reason := services.closed_reason(demand)) is not None:
+            form.demands.errors = [*form.demands.errors, f"{demand.title}: {reason}"]
+            valid = False
+        else:
+            chosen.append(demand)
+    if not valid:
+        _explain_csrf(form)
+        return _render_campaign(campaign, form, 400)
+    session = get_session()
+    outcome = services.sign(session, chosen, _signer(form), request.remote_addr)
+    session.commit()
+    dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
+    return redirect(url_for("signing.campaign_signed", slug=campaign.slug), 303)
+
+
+@bp.get("/campaigns/<slug>/signed")
+def campaign_signed(slug: str) -> str:
+    """The same "check your email" page after every submission."""
+    return render_template("signing/signed.html", campaign=_load_campaign(slug), demand=None)
+
+
+@bp.get("/campaigns/<slug>/counts.json")
+def campaign_counts_json(slug: str) -> Response:
+    """Counts of all the campaign's demands, for polling by open campaign pages."""
+    campaign = _load_campaign(slug)
+    demands = services.public_demands(campaign)
+    current = counts.get_many(get_session(), [d.id for d in demands])
+    payload = {
+        "slug": campaign.slug,
+        "demands": [_count_payload(d, current[d.id]) for d in demands],
+    }
+    return _cacheable_json(payload)
+
+
+def _load_demand(slug: str) -> Demand:
+    demand = services.get_public_demand(get_session(), slug)
+    if demand is None:
+        abort(404)
+    return demand
+
+
+def _render_petition(demand: Demand, form: PetitionSignForm, status: int = 200) -> tuple[str, int]:
+    return render_template(
+        "signing/petition.html",
+        demand=demand,
+        campaign=demand.campaign,
+        count=counts.get(get_session(), demand.id),
+        form=form,
+        closed=services.closed_reason(demand),
+    ), status
+
+
+@bp.get("/petitions/<slug>")
+def petition(slug: str) -> tuple[str, int]:
+    """One demand presented as a petition, with its count and sign form."""
+    demand = _load_demand(slug)
+    return _render_petition(demand, PetitionSignForm(src=request.args.get("src")))
+
+
+@bp.post("/petitions/<slug>/sign")
+@csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
+@limiter.limit(_sign_limit)
+def petition_sign(slug: str) -> Response | tuple[str, int]:
+    """Sign one demand."""
+    demand = _load_demand(slug)
+    form = PetitionSignForm()
+    if services.closed_reason(demand) is not None:
+        return _render_petition(demand, form, 409)
+    if not form.validate_on_submit():
+        _explain_csrf(form)
+        return _render_petition(demand, form, 400)
+    session = get_session()
+    outcome = services.sign(session, [demand], _signer(form), request.remote_addr)
+    session.commit()
+    dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
+    return redirect(url_for("signing.petition_signed", slug=demand.slug), 303)
+
+
+@bp.get("/petitions/<slug>/signed")
+def petition_signed(slug: str) -> str:
+    """The same "check your email" page after every submission."""
+    demand = _load_demand(slug)
+    return render_template("signing/signed.html", campaign=demand.campaign, demand=demand)
+
+
+def _count_payload(demand: Demand, count: counts.Count) -> dict[str, object]:
+    return {
+        "slug": demand.slug,
+        "signature_count": count.value,
+        "goal": demand.goal,
+        "updated_at": count.updated_at.isoformat() if count.updated_at else None,
+    }
+
+
+def _cacheable_json(payload: dict[str, object]) -> Response:
+    response = jsonify(payload)
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    response.cache_control.public = True
+    response.cache_control.max_age = 2
+    return response.make_conditional(request)
+
+
+@bp.get("/petitions/<slug>/count.json")
+def count_json(slug: str) -> Response:
+    """The live count of one demand (ETag and a short cache lifetime make polling cheap)."""
+    demand = _load_demand(slug)
+    return _cacheable_json(_count_payload(demand, counts.get(get_session(), demand.id)))
+
+
+def _confirm_max_age() -> int:
+    return int(current_app.config["CONFIRM_MAX_AGE_DAYS"]) * 86400
+
+
+@bp.get("/signatures/confirm/<token>")
+def confirm(token: str) -> tuple[str, int]:
+    """Confirm the signatures named by an emailed link (idempotent, safe for mail scanners)."""
+    session = get_session()
+    try:
+        ids = tokens.load(tokens.CONFIRM, token, _confirm_max_age())
+    except tokens.TokenExpired as exc:
+        signatures = services.load_signatures(session, exc.signature_ids)
+        return render_template("signing/link_expired.html", signatures=signatures), 410
+    except tokens.TokenInvalid:
+        return render_template("signing/link_invalid.html"), 404
+    signatures = services.confirm(session, ids)
+    session.commit()
+    if not signatures:
+        return render_template("signing/link_invalid.html"), 404
+    return render_template(
+        "signing/confirmed.html", signatures=signatures, Status=SignatureStatus
+    ), 200
+
+
+@bp.route("/signatures/withdraw/<token>", methods=["GET", "POST"])
+def withdraw(token: str) -> Response | tuple[str, int]:
+    """Show what a withdrawal link would withdraw (GET); withdraw it (POST)."""
+    session = get_session()
+    try:
+        ids = tokens.load(tokens.WITHDRAW, token)
+    except (tokens.TokenInvalid, tokens.TokenExpired):
+        return render_template("signing/link_invalid.html"), 404
+    if request.method == "POST":
+        services.withdraw(session, ids)
+        session.commit()
+        flash(_("Your signature has been withdrawn and your details erased."))
+        return redirect(url_for("signing.withdraw", token=token), 303)
+    signatures = services.load_signatures(session, ids)
+    if not signatures:
+        return render_template("signing/link_invalid.html"), 404
+    active = [s for s in signatures if s.status in services.WITHDRAWABLE]
+    return render_template(
+        "signing/withdraw.html", signatures=signatures, active=active, token=token
+    ), 200

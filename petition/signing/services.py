@@ -1,0 +1,263 @@
+"""Signing rules: who can sign what, dedup, confirmation, withdrawal (no request access here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app, render_template
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from petition import mail
+from petition.crypto import DataCipher
+from petition.db import begin_write, insert_for
+from petition.links import public_url
+from petition.models import (
+    Campaign,
+    CampaignStatus,
+    Demand,
+    DemandStatus,
+    Signature,
+    SignatureStatus,
+    utcnow,
+)
+from petition.signing import counts, tokens
+
+PUBLIC_CAMPAIGN = (CampaignStatus.OPEN, CampaignStatus.CLOSED, CampaignStatus.ARCHIVED)
+PUBLIC_DEMAND = (DemandStatus.OPEN, DemandStatus.CLOSED, DemandStatus.WON)
+WITHDRAWABLE = (SignatureStatus.PENDING, SignatureStatus.CONFIRMED, SignatureStatus.INVALIDATED)
+
+
+@dataclass(frozen=True)
+class SignerInput:
+    """What a supporter typed into a sign form, already validated."""
+
+    name: str
+    email: str
+    country: str
+    postcode: str | None = None
+    contact_consent: bool = False
+    public_consent: bool = False
+    source: str | None = None
+
+
+@dataclass
+class SignOutcome:
+    """What a submission did; never shown to the signer (the screen is always the same)."""
+
+    created: list[int] = field(default_factory=list)
+    pending_again: list[int] = field(default_factory=list)
+    already_confirmed: list[int] = field(default_factory=list)
+    message_id: int | None = None
+
+
+def cipher() -> DataCipher:
+    """The application's PII cipher."""
+    return current_app.extensions["petition.cipher"]
+
+
+def list_public_campaigns(session: Session) -> list[Campaign]:
+    """Open and closed campaigns for the index, newest first."""
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(Campaign.status.in_((CampaignStatus.OPEN, CampaignStatus.CLOSED)))
+            .options(selectinload(Campaign.demands))
+            .order_by(Campaign.created_at.desc(), Campaign.id.desc())
+        )
+    )
+
+
+def get_public_campaign(session: Session, slug: str) -> Campaign | None:
+    """A published campaign by slug, with its demands loaded, or None."""
+    return session.scalars(
+        select(Campaign)
+        .where(Campaign.slug == slug, Campaign.status.in_(PUBLIC_CAMPAIGN))
+        .options(selectinload(Campaign.demands))
+    ).one_or_none()
+
+
+def get_public_demand(session: Session, slug: str) -> Demand | None:
+    """A published demand of a published campaign, by slug, or None."""
+    return session.scalars(
+        select(Demand)
+        .join(Demand.campaign)
+        .where(
+            Demand.slug == slug,
+            Demand.status.in_(PUBLIC_DEMAND),
+            Campaign.status.in_(PUBLIC_CAMPAIGN),
+        )
+        .options(joinedload(Demand.campaign))
+    ).one_or_none()
+
+
+def public_demands(campaign: Campaign) -> list[Demand]:
+    """The campaign's published demands in order."""
+    return [d for d in campaign.demands if d.status in PUBLIC_DEMAND]
+
+
+def closed_reason(demand: Demand, now: datetime | None = None) -> str | None:
+    """Why the demand cannot be signed now, or None if it can."""
+    now = now or utcnow()
+    if demand.campaign.status != CampaignStatus.OPEN:
+        return _("This campaign is closed and no longer collects signatures.")
+    if demand.status == DemandStatus.WON:
+        return _("This demand has been won and no longer collects signatures.")
+    if demand.status != DemandStatus.OPEN:
+        return _("This petition is closed and no longer accepts signatures.")
+    if demand.opens_at and now < demand.opens_at:
+        return _("This petition opens for signatures on %(date)s.", date=f"{demand.opens_at:%d %B %Y}")
+    if demand.closes_at and now >= demand.closes_at:
+        return _("This petition closed on %(date)s and no longer accepts signatures.",
+                 date=f"{demand.closes_at:%d %B %Y}")
+    return None
+
+
+def sign(
+    session: Session, demands: Sequence[Demand], signer: SignerInput, ip_address: str | None
+) -> SignOutcome:
+    """Sign each demand once per person (race-safe) and queue one email about all of them.
+
+    New signatures are inserted with ON CONFLICT DO NOTHING on (demand_id, email_key); for an
+    existing one the address gets the confirmation again (pending) or an "already signed" note
+    (confirmed), at most MAX_EMAILS_PER_SIGNATURE emails per signature. The caller commits.
+    """
+    begin_write(session)
+    c = cipher()
+    now = utcnow()
+    email_key = c.email_key(signer.email)
+    row = {
+        "email_key": email_key,
+        "name_enc": c.encrypt(signer.name, "signature.name"),
+        "email_enc": c.encrypt(signer.email, "signature.email"),
+        "postcode_enc": c.encrypt(signer.postcode, "signature.postcode") if signer.postcode else None,
+        "country": signer.country,
+        "contact_consent": signer.contact_consent,
+        "public_consent": signer.public_consent,
+        "source": signer.source,
+        "ip_hash": c.ip_hash(ip_address),
+        "status": SignatureStatus.PENDING,
+        "emails_sent": 1,
+        "created_at": now,
+    }
+    cap = int(current_app.config["MAX_EMAILS_PER_SIGNATURE"])
+    outcome = SignOutcome()
+    by_id: dict[int, Demand] = {}
+    for demand in sorted(demands, key=lambda d: d.id):
+        stmt = (
+            insert_for(session, Signature)
+            .values(demand_id=demand.id, **row)
+            .on_conflict_do_nothing(index_elements=["demand_id", "email_key"])
+            .returning(Signature.id)
+        )
+        new_id = session.execute(stmt).scalar_one_or_none()
+        if new_id is not None:
+            outcome.created.append(new_id)
+            by_id[new_id] = demand
+            continue
+        existing = session.scalars(
+            select(Signature)
+            .where(Signature.demand_id == demand.id, Signature.email_key == email_key)
+            .with_for_update()
+        ).one_or_none()
+        if existing is None or existing.emails_sent >= cap:
+            continue
+        if existing.status == SignatureStatus.PENDING:
+            outcome.pending_again.append(existing.id)
+        elif existing.status == SignatureStatus.CONFIRMED:
+            outcome.already_confirmed.append(existing.id)
+        else:
+            continue  # invalidated: say nothing
+        existing.emails_sent += 1
+        by_id[existing.id] = demand
+    if by_id:
+        outcome.message_id = _queue_signing_email(session, signer.email, outcome, by_id).id
+    return outcome
+
+
+def _queue_signing_email(
+    session: Session, email: str, outcome: SignOutcome, by_id: dict[int, Demand]
+) -> mail.OutboxMessage:
+    to_confirm = outcome.created + outcome.pending_again
+    context = {
+        "to_confirm": [by_id[i] for i in sorted(to_confirm, key=lambda i: by_id[i].ordinal)],
+        "already": [by_id[i] for i in sorted(outcome.already_confirmed, key=lambda i: by_id[i].ordinal)],
+        "confirm_url": public_url("signing.confirm", token=tokens.make(tokens.CONFIRM, to_confirm))
+        if to_confirm
+        else None,
+        "withdraw_url": public_url("signing.withdraw", token=tokens.make(tokens.WITHDRAW, list(by_id))),
+        "max_age_days": current_app.config["CONFIRM_MAX_AGE_DAYS"],
+        "petition_url": lambda d: public_url("signing.petition", slug=d.slug),
+    }
+    if to_confirm:
+        kind = "confirm"
+        subject = ngettext(
+            "Please confirm your signature", "Please confirm your %(num)d signatures",
+            len(to_confirm),
+        )
+    else:
+        kind = "already-signed"
+        subject = _("You have already signed")
+    return mail.enqueue(
+        session,
+        kind=kind,
+        recipient=email,
+        subject=subject,
+        text=render_template("mail/signing.txt", **context),
+        html=render_template("mail/signing.html", **context),
+    )
+
+
+def confirm(session: Session, signature_ids: list[int]) -> list[Signature]:
+    """Confirm the pending signatures among the ids (idempotent); returns all of them."""
+    begin_write(session)
+    confirmed_demands = session.scalars(
+        update(Signature)
+        .where(Signature.id.in_(signature_ids), Signature.status == SignatureStatus.PENDING)
+        .values(status=SignatureStatus.CONFIRMED, confirmed_at=utcnow())
+        .returning(Signature.demand_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    counts.add_many(session, confirmed_demands, +1)
+    return load_signatures(session, signature_ids)
+
+
+def load_signatures(session: Session, signature_ids: list[int]) -> list[Signature]:
+    """The signatures with their demands and campaigns, in demand order."""
+    signatures = session.scalars(
+        select(Signature)
+        .where(Signature.id.in_(signature_ids))
+        .options(joinedload(Signature.demand).joinedload(Demand.campaign))
+        .execution_options(populate_existing=True)
+    ).all()
+    return sorted(signatures, key=lambda s: (s.demand.campaign_id, s.demand.ordinal))
+
+
+def withdraw(session: Session, signature_ids: list[int]) -> int:
+    """Withdraw signatures: erase the signer's data and take confirmed ones off the count."""
+    begin_write(session)
+    signatures = session.scalars(
+        select(Signature)
+        .where(Signature.id.in_(signature_ids), Signature.status.in_(WITHDRAWABLE))
+        .with_for_update()
+    ).all()
+    was_counted = [s.demand_id for s in signatures if s.status == SignatureStatus.CONFIRMED]
+    now = utcnow()
+    for signature in signatures:
+        signature.status = SignatureStatus.WITHDRAWN
+        signature.withdrawn_at = now
+        signature.email_key = None
+        signature.name_enc = None
+        signature.email_enc = None
+        signature.postcode_enc = None
+        signature.ip_hash = None
+        signature.country = None
+        signature.contact_consent = False
+        signature.public_consent = False
+    session.flush()
+    counts.add_many(session, was_counted, -1)
+    return len(signatures)
