@@ -51,9 +51,13 @@ def create_app(
     errors.init_app(app)
 
     from petition import cli
+    from petition.organiser import auth as organiser_auth
+    from petition.organiser import bp as organiser_bp
     from petition.signing import bp as signing_bp
 
     app.register_blueprint(signing_bp)
+    app.register_blueprint(organiser_bp)
+    organiser_auth.init_app(app)
     cli.init_app(app)
 
     @app.after_request

@@ -62,8 +62,39 @@ def init_app(app: Flask) -> None:
         if if_empty and not database_is_empty():
             click.echo("Database already has campaigns; demo not loaded.")
             return
-        campaign = create_demo(get_session(), signatures=signatures)
+        from petition.demo import DEMO_ORGANISER, create_demo_organiser
+
+        session = get_session()
+        campaign = create_demo(session, signatures=signatures)
+        password = create_demo_organiser(session, campaign)
+        session.commit()
+        login = Path(current_app.instance_path) / "demo-login.txt"
+        login.write_text(
+            f"Organiser login: {current_app.config['PUBLIC_URL']}/organiser/login\n"
+            f"  email:    {DEMO_ORGANISER}\n  password: {password}\n"
+        )
+        login.chmod(0o600)
         click.echo(f"Demo campaign loaded: {current_app.config['PUBLIC_URL']}/campaigns/{campaign.slug}")
+        click.echo(login.read_text(), nl=False)
+
+    @app.cli.command("create-organiser")
+    @click.argument("email")
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    def create_organiser_command(email: str, password_stdin: bool) -> None:
+        """Create an organiser account (asks for the password)."""
+        from petition.organiser.accounts import AccountError, create_organiser
+
+        if password_stdin:
+            password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        session = get_session()
+        try:
+            organiser = create_organiser(session, email, password)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+        click.echo(f"Organiser {organiser.email} created.")
 
     @app.cli.command("recount")
     @click.option("--check", is_flag=True, help="Only report drift, do not repair it.")

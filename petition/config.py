@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     # Rate limits (flask-limiter syntax); storage is memory unless REDIS_URL is set.
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_SIGN": "60 per minute;600 per hour",
+    "RATELIMIT_LOGIN": "10 per minute;100 per day",
+    "RATELIMIT_LOGIN_ACCOUNT": "20 per hour",
     "REDIS_URL": "",
     # Number of proxies in front of the app whose X-Forwarded-For/-Proto to trust.
     "PROXY_COUNT": 0,

@@ -23,6 +23,7 @@ class DataCipher:
         self._aead = AESGCM(_derive(raw, b"petition pii aes-gcm v1"))
         self._email_key = _derive(raw, b"petition email dedup hmac v1")
         self._ip_key = _derive(raw, b"petition ip hmac v1")
+        self._domain_key = _derive(raw, b"petition email domain hmac v1")
         self._dotless = {d.lower() for d in (dotless_domains or ["gmail.com", "googlemail.com"])}
 
     def encrypt(self, value: str | None, field: str) -> bytes | None:
@@ -57,6 +58,13 @@ class DataCipher:
         """Keyed HMAC (hex) of the normalised email: the dedup key stored in the database."""
         normalised = self.normalise_email(email).encode()
         return hmac.new(self._email_key, normalised, hashlib.sha256).hexdigest()
+
+    def domain_key(self, email_or_domain: str) -> str:
+        """Keyed HMAC (hex) of an address's domain (or of a bare domain), for moderation."""
+        domain = self.normalise_email(email_or_domain).rpartition("@")[2]
+        if domain == "googlemail.com":
+            domain = "gmail.com"
+        return hmac.new(self._domain_key, domain.encode(), hashlib.sha256).hexdigest()
 
     def ip_hash(self, ip: str | None) -> str | None:
         """Keyed HMAC (hex) of an IP address; the raw address is never stored."""

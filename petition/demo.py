@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from collections import Counter
 from datetime import timedelta
 
@@ -14,10 +15,12 @@ from petition.models import (
     Campaign,
     CampaignStatus,
     DemandStatus,
+    Role,
     Signature,
     SignatureStatus,
     utcnow,
 )
+from petition.organiser.accounts import create_organiser, set_role
 from petition.organiser.services import add_demand, create_campaign
 from petition.signing import counts
 
@@ -87,6 +90,17 @@ COUNTRIES = ["GB"] * 8 + ["DE"] * 6 + ["TR"] * 6 + ["US"] * 5 + ["NL"] * 3 + ["F
 SOURCES = [None] * 6 + ["newsletter", "stall-2026-10-17", "qr-poster"]
 
 
+DEMO_ORGANISER = "organiser@example.org"
+
+
+def create_demo_organiser(session: Session, campaign: Campaign) -> str:
+    """Create the demo organiser (owner of the campaign); returns its random password."""
+    password = secrets.token_urlsafe(12)
+    organiser = create_organiser(session, DEMO_ORGANISER, password)
+    set_role(session, campaign, organiser, Role.OWNER)
+    return password
+
+
 def create_demo(session: Session, *, signatures: int = 400, seed: int = 2026) -> Campaign:
     """Create the demo campaign, its demands and confirmed signatures over recent weeks."""
     rng = random.Random(seed)
@@ -122,6 +136,7 @@ def create_demo(session: Session, *, signatures: int = 400, seed: int = 2026) ->
         rows.append({
             "demand_id": demand.id,
             "email_key": cipher.email_key(email),
+            "email_domain_key": cipher.domain_key(email),
             "name_enc": cipher.encrypt(f"{first} {last}", "signature.name"),
             "email_enc": cipher.encrypt(email, "signature.email"),
             "postcode_enc": None,

@@ -6,7 +6,9 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
+from flask_login import UserMixin
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -165,6 +167,8 @@ class Signature(Base):
     demand_id: Mapped[int] = mapped_column(ForeignKey("demands.id", ondelete="CASCADE"))
     # NULL once withdrawn, so the person may sign again later.
     email_key: Mapped[str | None] = mapped_column(String(64))
+    # Keyed hash of the address's domain, for moderation filters (fraud from one domain).
+    email_domain_key: Mapped[str | None] = mapped_column(String(64), index=True)
     name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     postcode_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -172,7 +176,7 @@ class Signature(Base):
     contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     public_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(String(64))
-    ip_hash: Mapped[str | None] = mapped_column(String(64))
+    ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default=SignatureStatus.PENDING)
     emails_sent: Mapped[int] = mapped_column(SmallInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -182,13 +186,20 @@ class Signature(Base):
     demand: Mapped[Demand] = relationship()
 
 
-class Organiser(Base):
+class Organiser(UserMixin, Base):
+    """An organiser account (Flask-Login user); the email is stored lower-cased."""
+
     __tablename__ = "organisers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Changes on password change, so other sessions of the account are logged out.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
 
 
 class CampaignMember(Base):
@@ -202,6 +213,27 @@ class CampaignMember(Base):
         ForeignKey("organisers.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER)
+
+
+class AuditEntry(Base):
+    """Who exported, invalidated or changed what, and when."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index(None, "campaign_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
+    organiser_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisers.id", ondelete="SET NULL")
+    )
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    row_count: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organiser: Mapped[Organiser | None] = relationship()
 
 
 class OutboxMessage(Base):

@@ -132,6 +132,7 @@ def sign(
     email_key = c.email_key(signer.email)
     row = {
         "email_key": email_key,
+        "email_domain_key": c.domain_key(signer.email),
         "name_enc": c.encrypt(signer.name, "signature.name"),
         "email_enc": c.encrypt(signer.email, "signature.email"),
         "postcode_enc": c.encrypt(signer.postcode, "signature.postcode") if signer.postcode else None,
@@ -251,6 +252,7 @@ def withdraw(session: Session, signature_ids: list[int]) -> int:
         signature.status = SignatureStatus.WITHDRAWN
         signature.withdrawn_at = now
         signature.email_key = None
+        signature.email_domain_key = None
         signature.name_enc = None
         signature.email_enc = None
         signature.postcode_enc = None
