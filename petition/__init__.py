@@ -34,6 +34,7 @@ def create_app(
     config.load(app, test_config)
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
     app.extensions["petition.cipher"] = DataCipher(
         app.config["DATA_KEY"], app.config["DOTLESS_EMAIL_DOMAINS"]
     )

@@ -65,3 +65,31 @@ def sign_campaign(client: FlaskClient, campaign: Campaign, demand_ids: list[int]
     token = csrf_token(client, f"/campaigns/{campaign.slug}")
     data = {"csrf_token": token, "demands": [str(i) for i in demand_ids], **signer(**fields)}
     return client.post(f"/campaigns/{campaign.slug}/sign", data=data)
+
+
+def make_organiser(
+    session: Session,
+    *,
+    email: str = "org@example.org",
+    password: str = "correct horse battery",
+    campaign: Campaign | None = None,
+    role: str = "owner",
+):  # noqa: ANN201
+    """An organiser account, optionally a member of campaign with role; committed."""
+    from petition.models import Role
+    from petition.organiser.accounts import create_organiser, set_role
+
+    organiser = create_organiser(session, email, password)
+    if campaign is not None:
+        set_role(session, campaign, organiser, Role(role))
+    session.commit()
+    return organiser
+
+
+def login(client: FlaskClient, email: str = "org@example.org",
+          password: str = "correct horse battery") -> None:
+    """Log the client in as an organiser (asserts success)."""
+    token = csrf_token(client, "/organiser/login")
+    response = client.post("/organiser/login", data={"csrf_token": token, "email": email,
+                                                     "password": password})
+    assert response.status_code == 303, response.text
