@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app petition
 
-.PHONY: run test chromium lint clean-instance
+.PHONY: run test chromium lint clean-instance messages
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,8 @@ lint: $(STAMP)
 
 clean-instance:
 	rm -rf instance
+
+# Extract translatable strings (templates and Python) into translations/messages.pot.
+messages: $(STAMP)
+	mkdir -p translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
