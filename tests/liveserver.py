@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,16 +59,17 @@ def live_server(
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited: {(tmp / 'server.log').read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
+            try:  # ready when a worker answers, not just when the port is open
+                with urllib.request.urlopen(base + "/", timeout=5) as response:
+                    if response.status == 200:
+                        break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start in 30 s") from None
+                    raise RuntimeError("server did not answer within 60 s") from None
                 time.sleep(0.1)
         yield base
     finally:
