@@ -53,7 +53,10 @@ def dispatch_after_commit(message_ids: list[int]) -> None:
         return
     mode = current_app.config["MAIL_DELIVERY"]
     if mode == "inline":
-        deliver(message_ids)
+        try:
+            deliver(message_ids)
+        except Exception:  # the data is committed; the worker retries what is left pending
+            log.exception("inline delivery failed")
     elif mode == "thread":
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         _get_executor().submit(_deliver_in_app, app, list(message_ids))
@@ -158,6 +161,8 @@ def _record_failure(message: OutboxMessage, exc: Exception) -> None:
     if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         message.status = OutboxStatus.FAILED
         message.recipient_enc = None
+        message.body_text = ""  # the links in it are capabilities; keep nothing
+        message.body_html = ""
         log.error("giving up on outbox message %s after %s attempts", message.id, message.attempts)
     else:
         delay = min(30 * 2 ** (message.attempts - 1), 6 * 3600)
