@@ -6,13 +6,15 @@ import re
 import unicodedata
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from wtforms import (
     BooleanField,
     EmailField,
@@ -22,7 +24,14 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 NAME_MAX = 120
@@ -34,10 +43,16 @@ _URL = re.compile(
     r"(://|www\.|\b[\w-]+\.(com|net|org|info|biz|io|ru|cn|xyz|top|online|site|ly|me|co)\b)",
     re.IGNORECASE,
 )
-_POSTCODE = re.compile(r"^[^\W_]+(?:[ -]?[^\W_]+)*$")
+# Runs of letters/digits separated by spaces or dashes. Each separator run is required, so
+# the match is linear (the former `[ -]?` made it backtrack exponentially on long input).
+_POSTCODE = re.compile(r"^[^\W_]+(?:[ -]+[^\W_]+)*$")
 _SOURCE_CHARS = re.compile(r"[^A-Za-z0-9._:-]")
 # Bidirectional overrides and isolates can make a name display as something else.
 _BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Control characters, and line/paragraph separators that break a name over lines.
+_CONTROL_CATEGORIES = {"Cc", "Zl", "Zp"}
+_FORM_URLENCODED = "application/x-www-form-urlencoded"
+_SUBMIT_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def strip(value: Any) -> Any:
@@ -76,17 +91,44 @@ def _unreadable(value: str) -> bool:
     return "\ufffd" in value
 
 
+def decode_form_body(body: bytes) -> MultiDict[str, str]:
+    """Parse a urlencoded body, turning bytes that are not UTF-8 into U+FFFD.
+
+    Werkzeug keeps such bytes as literal "%FF" text (which would pass validation and store a
+    garbled name) and drops the whole form if the raw body is not UTF-8; replacing them lets
+    the validators name the unreadable field while the other fields keep what was typed.
+    """
+    pairs = parse_qsl(
+        body.decode("utf-8", "replace"), keep_blank_values=True, encoding="utf-8",
+        errors="replace",
+    )
+    return ImmutableMultiDict(pairs)
+
+
+class MaxLength(Length):
+    """Length that stops the validation chain, so an overlong value gets one message."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        try:
+            super().__call__(form, field)
+        except ValidationError as exc:
+            raise StopValidation(str(exc)) from exc
+
+
 def validate_name(_form: FlaskForm, field: Field) -> None:
     """Names: printable text, no markup, no web addresses."""
     value: str = field.data or ""
     if _unreadable(value):
         raise ValidationError(_("Your name contains characters that could not be read; please retype it."))
-    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in value):
+    if any(unicodedata.category(ch) in _CONTROL_CATEGORIES or ch in _BIDI_CONTROLS for ch in value):
         raise ValidationError(_("Your name contains invisible control characters; please retype it."))
     if "<" in value or ">" in value:
         raise ValidationError(_("Your name cannot contain the characters < or >."))
     if _URL.search(value):
         raise ValidationError(_("Please enter just your name, without web addresses."))
+    if not any(ch.isalnum() for ch in value):
+        # e.g. only zero-width spaces or punctuation: nothing that reads as a name
+        raise ValidationError(_("Please enter your name."))
 
 
 def validate_email_address(_form: FlaskForm, field: Field) -> None:
@@ -113,7 +155,9 @@ def validate_country(_form: FlaskForm, field: Field) -> None:
 
 
 def validate_postcode(_form: FlaskForm, field: Field) -> None:
-    """Postcodes: letters, digits, single spaces and dashes."""
+    """Postcodes: letters and digits, separated by spaces or dashes."""
+    if field.data and _unreadable(field.data):
+        raise ValidationError(_("Your postcode contains characters that could not be read; please retype it."))
     if field.data and not _POSTCODE.match(field.data):
         raise ValidationError(
             _("A postcode can only contain letters, digits, spaces and dashes.")
@@ -127,18 +171,46 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+class DemandsField(MultiCheckboxField):
+    """Ticked demand ids: each id once; a value that is not an id gets a clear message."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        ids: list[int] = []
+        junk = False
+        for value in valuelist:
+            if value == "":
+                continue
+            try:
+                ids.append(int(value))
+            except (TypeError, ValueError):
+                junk = True
+        self.data = list(dict.fromkeys(ids))
+        if junk:
+            raise ValueError(_("One of the ticked demands does not exist."))
+
+
 class SignatureForm(FlaskForm):
     """The signer's details, shared by both sign forms."""
 
     class Meta:
         csrf_field_name = "csrf_token"
 
+        def wrap_formdata(self, form: FlaskForm, formdata: Any) -> Any:
+            """Read only HTML form bodies: text fields, never uploads or JSON."""
+            if hasattr(formdata, "getlist") or not (request and request.method in _SUBMIT_METHODS):
+                return super().wrap_formdata(form, formdata)  # type: ignore[misc]
+            if request.mimetype == _FORM_URLENCODED:
+                return decode_form_body(request.get_data(cache=True))
+            if request.mimetype == "multipart/form-data":
+                return request.form  # Werkzeug decodes multipart text with replacement already
+            return None  # JSON or anything else: treated as an empty form
+
     name = StringField(
         _l("Full name"),
         filters=[strip],
         validators=[
-            InputRequired(_l("Please enter your name.")),
-            Length(min=1, max=NAME_MAX, message=_l("Your name can be at most %(max)d characters long.", max=NAME_MAX)),
+            DataRequired(_l("Please enter your name.")),
+            MaxLength(max=NAME_MAX, message=_l("Your name can be at most %(max)d characters long.", max=NAME_MAX)),
             validate_name,
         ],
         render_kw={"maxlength": NAME_MAX, "autocomplete": "name"},
@@ -147,8 +219,8 @@ class SignatureForm(FlaskForm):
         _l("Email address"),
         filters=[strip],
         validators=[
-            InputRequired(_l("Please enter your email address.")),
-            Length(max=EMAIL_MAX, message=_l("An email address can be at most %(max)d characters long.", max=EMAIL_MAX)),
+            DataRequired(_l("Please enter your email address.")),
+            MaxLength(max=EMAIL_MAX, message=_l("An email address can be at most %(max)d characters long.", max=EMAIL_MAX)),
             validate_email_address,
         ],
         render_kw={"maxlength": EMAIL_MAX, "autocomplete": "email", "inputmode": "email"},
@@ -165,7 +237,7 @@ class SignatureForm(FlaskForm):
         filters=[strip],
         validators=[
             Optional(),
-            Length(max=POSTCODE_MAX, message=_l("A postcode can be at most %(max)d characters long.", max=POSTCODE_MAX)),
+            MaxLength(max=POSTCODE_MAX, message=_l("A postcode can be at most %(max)d characters long.", max=POSTCODE_MAX)),
             validate_postcode,
         ],
         render_kw={"maxlength": POSTCODE_MAX, "autocomplete": "postal-code"},
@@ -182,7 +254,7 @@ class PetitionSignForm(SignatureForm):
 class CampaignSignForm(SignatureForm):
     """Sign several demands of a campaign at once."""
 
-    demands = MultiCheckboxField(
+    demands = DemandsField(
         _l("Demands to sign"),
         coerce=int,
         validate_choice=False,

@@ -253,7 +253,8 @@ def withdraw(token: str) -> Response | tuple[str, int]:
     except (tokens.TokenInvalid, tokens.TokenExpired):
         return render_template("signing/link_invalid.html"), 404
     if request.method == "POST":
-        services.withdraw(session, ids)
+        if not services.withdraw(session, ids) and not services.load_signatures(session, ids):
+            return render_template("signing/link_invalid.html"), 404
         session.commit()
         flash(_("Your signature has been withdrawn and your details erased."))
         return redirect(url_for("signing.withdraw", token=token), 303)
