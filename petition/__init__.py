@@ -52,12 +52,14 @@ def create_app(
     errors.init_app(app)
 
     from petition import cli
+    from petition.events import bp as events_bp
     from petition.organiser import auth as organiser_auth
     from petition.organiser import bp as organiser_bp
     from petition.signing import bp as signing_bp
 
     app.register_blueprint(signing_bp)
     app.register_blueprint(organiser_bp)
+    app.register_blueprint(events_bp)
     organiser_auth.init_app(app)
     cli.init_app(app)
 
@@ -65,7 +67,9 @@ def create_app(
     def _security_headers(response: Any) -> Any:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin: other sites learn nothing; our own CSRF check (strict over https)
+        # still gets the Referer it needs.
+        headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")

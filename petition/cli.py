@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def init_app(app: Flask) -> None:
         from petition.organiser.accounts import AccountError, create_organiser
 
         if password_stdin:
-            password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+            password = sys.stdin.readline().rstrip("\r\n")
         else:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         session = get_session()
@@ -126,7 +127,42 @@ def init_app(app: Flask) -> None:
         from petition.mail import run_worker
 
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        sent = run_worker(once=once, interval=interval, stop=stop)
+        previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            sent = run_worker(once=once, interval=interval, stop=stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         click.echo(f"Outbox worker stopped; {sent} messages sent.")
+
+    @app.cli.command("anonymise")
+    @click.option("--closed-before", "closed_before", required=True, metavar="YYYY-MM-DD",
+                  help="Anonymise signatures of demands whose closing date is before this day.")
+    @click.option("--dry-run", is_flag=True, help="Only print what would be anonymised.")
+    def anonymise_command(closed_before: str, dry_run: bool) -> None:
+        """Erase signers' personal data on demands that closed before a date (see docs/privacy.md)."""
+        import re
+        from datetime import date
+
+        from petition.organiser.retention import anonymise, cutoff
+
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", closed_before):
+                raise ValueError(closed_before)
+            day = date.fromisoformat(closed_before)
+            cutoff(day)
+        except ValueError as exc:
+            reason = "it is in the future" if "future" in str(exc) else "use YYYY-MM-DD"
+            raise click.BadParameter(f"{closed_before!r}: {reason}.",
+                                     param_hint="'--closed-before'") from exc
+        result = anonymise(get_session(), day, dry_run=dry_run)
+        for demand, n in result.demands:
+            click.echo(f"demand {demand.slug}: {n} signatures")
+        for demand in result.skipped:
+            click.echo(f"skipped demand {demand.slug}: no longer collecting but has no closing date")
+        if dry_run:
+            click.echo(f"Dry run: {result.signatures} signatures on {len(result.demands)} demands "
+                       "would be anonymised; nothing was changed.")
+        else:
+            click.echo(f"{result.signatures} signatures on {len(result.demands)} demands anonymised.")

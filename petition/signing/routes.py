@@ -23,7 +23,12 @@ from petition.extensions import csrf, limiter
 from petition.mail import dispatch_after_commit
 from petition.models import Campaign, Demand, SignatureStatus
 from petition.signing import counts, services, tokens
-from petition.signing.forms import CampaignSignForm, PetitionSignForm, SignatureForm
+from petition.signing.forms import (
+    CampaignSignForm,
+    PetitionSignForm,
+    SignatureForm,
+    clean_source,
+)
 
 bp = Blueprint("signing", __name__)
 
@@ -61,6 +66,7 @@ def index() -> str:
     demand_ids = [d.id for c in campaigns for d in services.public_demands(c)]
     return render_template(
         "signing/index.html",
+        src=clean_source(request.args.get("src")),  # an unknown short link's code is kept
         campaigns=campaigns,
         counts=counts.get_many(session, demand_ids),
         public_demands=services.public_demands,
