@@ -100,3 +100,10 @@ def _key_file(path: Path) -> bytes:
     finally:
         tmp.unlink()
     return key
+
+
+# Organiser editing and import pages (appended while config.py is shared): their own request
+# size limits, above MAX_CONTENT_LENGTH; a pasted or uploaded campaign text may have this many
+# bytes.
+DEFAULTS["EDIT_MAX_BYTES"] = 256 * 1024
+DEFAULTS["IMPORT_MAX_BYTES"] = 200 * 1024

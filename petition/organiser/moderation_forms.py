@@ -24,7 +24,8 @@ from wtforms import (
 from wtforms.validators import Length, NumberRange, Optional, Regexp, ValidationError
 
 from petition.models import Campaign, SignatureStatus
-from petition.organiser.moderation import InvalidationFilter, SearchFilter
+from petition.organiser.moderation import InvalidationFilter
+from petition.organiser.search import SearchFilter
 
 SOURCE_MAX = 64
 IP_HASH_PATTERN = r"^[0-9a-f]{64}$"

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from petition.db import get_session
-from petition.organiser import audit, bp, moderation
+from petition.organiser import audit, bp, moderation, search
 from petition.organiser.access import CAN_EDIT, campaign_for
 from petition.organiser.moderation_forms import (
     InvalidateForm,
@@ -27,7 +27,7 @@ def signatures(slug: str) -> tuple[str, int]:
     page = None
     status = 200
     if form.validate():
-        page = moderation.search(
+        page = search.search(
             get_session(), campaign, form.to_filter(), request.args.get("page", 1, type=int)
         )
     else:
