@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 def _messages() -> dict[int, tuple[str, str]]:
     return {
         400: (_("Bad request"), _("Something in that request could not be understood.")),
+        403: (_("Not allowed"), _("Your role in this campaign does not allow this. Ask one of its owners.")),
         404: (_("Not found"), _("There is no page at this address. Check the link, or start from the list of campaigns.")),
         405: (_("Not allowed"), _("This page cannot be used that way.")),
         410: (_("Link expired"), _("This link is no longer valid.")),
