@@ -114,7 +114,8 @@ def init_app(app: Flask) -> None:
             if drift:
                 drifted += 1
                 action = "found" if check else "repaired"
-                click.echo(f"demand {drift.demand_id}: stored {drift.stored}, actual {drift.actual} ({action})")
+                click.echo(f"demand {drift.demand_id}: stored {drift.stored} (paper {drift.stored_paper}), "
+                           f"actual {drift.actual} (paper {drift.actual_paper}) ({action})")
         click.echo(f"{len(demand_ids)} demands checked, {drifted} with drift.")
         if check and drifted:
             raise SystemExit(1)

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     # Counting.
     "COUNT_SHARDS": 16,
     "COUNT_POLL_SECONDS": 5,
+    # A kiosk form left with someone's input for this long is cleared (needs JavaScript).
+    "KIOSK_IDLE_SECONDS": 90,
     # Rate limits (flask-limiter syntax); storage is memory unless REDIS_URL is set.
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_SIGN": "60 per minute;600 per hour",

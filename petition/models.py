@@ -93,6 +93,13 @@ class Role(enum.StrEnum):
     VIEWER = "viewer"
 
 
+class Channel(enum.StrEnum):
+    """How a signature was collected: signed online, or typed in from a paper sheet."""
+
+    ONLINE = "online"
+    PAPER = "paper"
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -143,12 +150,19 @@ class Demand(Base):
 
 
 class DemandCountShard(Base):
-    """One of a small fixed set of counter rows per demand; the count is their sum."""
+    """One of a small fixed set of counter rows per demand and channel; the count is their sum.
+
+    The total of a demand sums both channels; the paper rows alone give the paper count.
+    """
 
     __tablename__ = "demand_count_shards"
+    __table_args__ = (CheckConstraint(_check_in("channel", Channel), name="channel"),)
 
     demand_id: Mapped[int] = mapped_column(
         ForeignKey("demands.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(
+        String(8), primary_key=True, default=Channel.ONLINE, server_default=Channel.ONLINE.value
     )
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
@@ -162,6 +176,7 @@ class Signature(Base):
     __table_args__ = (
         UniqueConstraint("demand_id", "email_key"),
         CheckConstraint(_check_in("status", SignatureStatus), name="status"),
+        CheckConstraint(_check_in("channel", Channel), name="channel"),
         Index(None, "demand_id", "status", "created_at"),
     )
 
@@ -178,6 +193,11 @@ class Signature(Base):
     contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     public_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(String(64))
+    # Paper signatures are typed in by organisers (source "paper:<event code>"); kept apart
+    # from the source, which a signer's link can set to anything.
+    channel: Mapped[str] = mapped_column(
+        String(8), default=Channel.ONLINE, server_default=Channel.ONLINE.value
+    )
     ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default=SignatureStatus.PENDING)
     emails_sent: Mapped[int] = mapped_column(SmallInteger, default=0)

@@ -98,7 +98,7 @@ def server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     url = f"sqlite:///{path}"
     app = create_app(base_config(url, tmp), instance_path=str(tmp / "instance"))
     try:
-        with live_server(url, tmp, COUNT_POLL_SECONDS="2") as base:
+        with live_server(url, tmp, COUNT_POLL_SECONDS="2", KIOSK_IDLE_SECONDS="6") as base:
             wait_until_serving(base)
             yield Server(base, app, Outbox(tmp / "outbox"))
     finally:

@@ -11,6 +11,7 @@ covered without touching this file. Expected behaviour:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, Rule
 
+from petition.events.services import EventInput, create_event
 from petition.models import Campaign, Organiser
 from petition.organiser import audit
 from tests.helpers import csrf_token, login, make_campaign, make_organiser
@@ -69,12 +71,16 @@ def arena(app: Flask, db) -> Arena:
     entry = audit.record(db, campaign_id=campaign.id, organiser_id=owner.id,
                          action="signature.invalidate", detail={"signature_ids": []},
                          row_count=0)
+    event = create_event(db, campaign, EventInput(
+        name="Stall", date=dt.date(2026, 12, 5), code="perm-stall",
+        demand_id=campaign.demands[0].id))
     db.commit()
     values: dict[str, object] = {
         "slug": campaign.slug,
         "demand_slug": campaign.demands[0].slug,
         "demand_id": campaign.demands[0].id,
         "entry_id": entry.id,
+        "event_id": event.id,
     }
     return Arena(campaign, other, values, {**values, "slug": other.slug})
 

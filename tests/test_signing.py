@@ -229,7 +229,7 @@ def test_recount_repairs_drift(runner, db):
     db.commit()
     check = runner.invoke(args=["recount", "--check"])
     assert check.exit_code == 1
-    assert "stored 7, actual 0" in check.output
+    assert "stored 7 (paper 0), actual 0 (paper 0)" in check.output
     repair = runner.invoke(args=["recount"])
     assert repair.exit_code == 0
     db.expire_all()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from petition.crypto import DataCipher
 from petition.db import begin_write
-from petition.models import AuditEntry, Campaign, Demand, Signature, SignatureStatus
+from petition.models import AuditEntry, Campaign, Channel, Demand, Signature, SignatureStatus
 from petition.organiser import audit
 from petition.signing import counts
 
@@ -195,16 +194,22 @@ def invalidate(
     if not rows:
         raise ModerationError(_("No signatures match these filters; nothing was changed."))
     ids = [row[0] for row in rows]
+    counted: list[tuple[int, Channel]] = []
     for chunk in _chunks(ids):
+        counted += [(d, Channel(c)) for d, c in session.execute(
+            update(Signature)
+            .where(Signature.id.in_(chunk), Signature.status == SignatureStatus.CONFIRMED)
+            .values(status=SignatureStatus.INVALIDATED)
+            .returning(Signature.demand_id, Signature.channel)
+            .execution_options(synchronize_session=False)
+        )]
         session.execute(
             update(Signature)
             .where(Signature.id.in_(chunk), Signature.status.in_(INVALIDATABLE))
             .values(status=SignatureStatus.INVALIDATED)
             .execution_options(synchronize_session=False)
         )
-    counted = Counter(d for _i, d, status in rows if status == SignatureStatus.CONFIRMED)
-    for demand_id in sorted(counted):
-        counts.add(session, demand_id, -counted[demand_id])
+    counts.add_many(session, counted, -1)
     previous = {
         status: [i for i, _d, s in rows if s == status] for status in INVALIDATABLE
     }
@@ -255,7 +260,7 @@ def undo_invalidation(
     if entry.detail.get("undone_by"):
         return UndoResult(0, 0, already_undone=True)
     restored: dict[str, list[int]] = {}
-    recount: Counter[int] = Counter()
+    recount: list[tuple[int, Channel]] = []
     previous: dict[str, list[int]] = entry.detail.get("signatures", {})
     for status in INVALIDATABLE:
         ids = [int(i) for i in previous.get(str(status), [])]
@@ -268,14 +273,13 @@ def undo_invalidation(
                     Signature.demand_id.in_(campaign_demand_ids(campaign)),
                 )
                 .values(status=status)
-                .returning(Signature.id, Signature.demand_id)
+                .returning(Signature.id, Signature.demand_id, Signature.channel)
                 .execution_options(synchronize_session=False)
             ).all()
-            restored.setdefault(str(status), []).extend(i for i, _d in back)
+            restored.setdefault(str(status), []).extend(i for i, _d, _c in back)
             if status == SignatureStatus.CONFIRMED:
-                recount.update(d for _i, d in back)
-    for demand_id in sorted(recount):
-        counts.add(session, demand_id, recount[demand_id])
+                recount += [(d, c) for _i, d, c in back]
+    counts.add_many(session, recount, +1)
     total = sum(len(v) for v in restored.values())
     undo_entry = audit.record(
         session,
@@ -287,7 +291,7 @@ def undo_invalidation(
     )
     entry.detail = {**entry.detail, "undone_by": undo_entry.id}
     session.flush()
-    return UndoResult(restored=total, counted=sum(recount.values()))
+    return UndoResult(restored=total, counted=len(recount))
 
 
 # --- audit log display --------------------------------------------------------------------

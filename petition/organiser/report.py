@@ -266,7 +266,19 @@ def render_pdf(demand: Demand, data: DeliveryData, generated_at: datetime) -> by
         pdf.ln(4)
         _write(pdf, _("Some characters could not be shown with this report's fonts and are "
                       "printed as %(mark)s.", mark=REPLACEMENT), size=9, height=5)
-    return bytes(pdf.output())
+    return finish(pdf)
+
+
+def finish(pdf: FPDF) -> bytes:
+    """The PDF's bytes; then its font files are closed (fpdf2 keeps them open while it may
+    still subset them, and an unclosed file is a ResourceWarning when collected)."""
+    try:
+        return bytes(pdf.output())
+    finally:
+        for font in pdf.fonts.values():
+            close = getattr(font, "close", None)
+            if close is not None:
+                close()
 
 
 def build_delivery_report(session: Session, demand: Demand) -> DeliveryReport:

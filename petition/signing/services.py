@@ -246,7 +246,9 @@ def withdraw(session: Session, signature_ids: list[int]) -> int:
         .where(Signature.id.in_(signature_ids), Signature.status.in_(WITHDRAWABLE))
         .with_for_update()
     ).all()
-    was_counted = [s.demand_id for s in signatures if s.status == SignatureStatus.CONFIRMED]
+    was_counted = [
+        (s.demand_id, s.channel) for s in signatures if s.status == SignatureStatus.CONFIRMED
+    ]
     now = utcnow()
     for signature in signatures:
         signature.status = SignatureStatus.WITHDRAWN
