@@ -42,9 +42,12 @@ DEFAULTS: dict[str, Any] = {
     "COUNT_POLL_SECONDS": 5,
     # A kiosk form left with someone's input for this long is cleared (needs JavaScript).
     "KIOSK_IDLE_SECONDS": 90,
+    # Largest paper-signature CSV upload, in bytes.
+    "PAPER_CSV_MAX_BYTES": 512 * 1024,
     # Rate limits (flask-limiter syntax); storage is memory unless REDIS_URL is set.
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_SIGN": "60 per minute;600 per hour",
+    "RATELIMIT_POSTER": "30 per minute;300 per hour",
     "RATELIMIT_LOGIN": "10 per minute;100 per day",
     "RATELIMIT_LOGIN_ACCOUNT": "20 per hour",
     "REDIS_URL": "",
