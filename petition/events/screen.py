@@ -12,7 +12,6 @@ seconds at most, so an erased name does not linger).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -21,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Response, abort, current_app, jsonify, render_template, request, url_for
+from flask import Response, abort, current_app, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from petition.db import get_session
 from petition.events import services
 from petition.events.routes import bp
+from petition.http import cacheable_json
 from petition.links import public_url
 from petition.models import Campaign, Demand, Signature, SignatureStatus, utcnow
 from petition.signing import counts
@@ -226,15 +226,9 @@ def _src() -> dict[str, str]:
 
 
 def _json(data: dict[str, Any]) -> Response:
-    """screen.json with an ETag, revalidated by every poll (a 304 when nothing changed).
-
-    A shared cache may keep it for a second only: poll interval plus that stays within 5 s.
-    """
-    response = jsonify(data)
-    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
-    response.cache_control.public = True
-    response.cache_control.max_age = 1
-    return response.make_conditional(request)
+    """screen.json: a shared cache may keep it for a second only, so poll interval plus that
+    stays within 5 s."""
+    return cacheable_json(data, max_age=1)
 
 
 def _render(data: dict[str, Any], *, campaign: Campaign, kicker: str, qr_url: str,

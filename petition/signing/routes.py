@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import (
     Blueprint,
     Response,
     abort,
     current_app,
     flash,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -20,6 +17,7 @@ from flask_babel import gettext as _
 
 from petition.db import get_session
 from petition.extensions import csrf, limiter
+from petition.http import cacheable_json
 from petition.mail import dispatch_after_commit
 from petition.models import Campaign, Demand, SignatureStatus
 from petition.signing import counts, services, tokens
@@ -148,7 +146,7 @@ def campaign_counts_json(slug: str) -> Response:
         "slug": campaign.slug,
         "demands": [_count_payload(d, current[d.id]) for d in demands],
     }
-    return _cacheable_json(payload)
+    return cacheable_json(payload, max_age=2)
 
 
 def _load_demand(slug: str) -> Demand:
@@ -211,19 +209,13 @@ def _count_payload(demand: Demand, count: counts.Count) -> dict[str, object]:
     }
 
 
-def _cacheable_json(payload: dict[str, object]) -> Response:
-    response = jsonify(payload)
-    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
-    response.cache_control.public = True
-    response.cache_control.max_age = 2
-    return response.make_conditional(request)
-
-
 @bp.get("/petitions/<slug>/count.json")
 def count_json(slug: str) -> Response:
     """The live count of one demand (ETag and a short cache lifetime make polling cheap)."""
     demand = _load_demand(slug)
-    return _cacheable_json(_count_payload(demand, counts.get(get_session(), demand.id)))
+    return cacheable_json(
+        _count_payload(demand, counts.get(get_session(), demand.id)), max_age=2
+    )
 
 
 def _confirm_max_age() -> int:
