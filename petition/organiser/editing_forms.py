@@ -30,7 +30,6 @@ from wtforms.validators import (
     AnyOf,
     DataRequired,
     InputRequired,
-    Length,
     Optional,
     StopValidation,
     ValidationError,
@@ -49,6 +48,7 @@ from petition.organiser.services import (
     SLUG_PATTERN,
     TARGET_MAX,
 )
+from petition.signing.forms import MaxLength
 
 MAX_PROPOSALS = 50
 UPLOAD_TYPES = ("txt", "html", "htm")
@@ -61,16 +61,6 @@ def clean_text(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     return _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
-
-
-class MaxLength(Length):
-    """Length that ends the validation chain, so an overlong value gets one message."""
-
-    def __call__(self, form: Form, field: Field) -> None:
-        try:
-            super().__call__(form, field)
-        except ValidationError as exc:
-            raise StopValidation(str(exc)) from exc
 
 
 def has_text(_form: Form, field: Field) -> None:
