@@ -509,3 +509,4 @@ def test_page_footer_keeps_the_text_shaping_of_the_page_it_breaks(app):
             pdf.cell(0, 5.5, "ئابدۇرېھىم ئۆتكۈر", new_x="LMARGIN", new_y="NEXT")
         assert pdf.page > 1
         assert pdf.text_shaping is not None
+        assert report.finish(pdf).startswith(b"%PDF")  # also closes the font files
