@@ -40,3 +40,34 @@ clean-instance:
 messages: $(STAMP)
 	mkdir -p translations
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
+
+# Benchmarks (bench/, docs/performance.md). wrk comes from Debian: installed when missing
+# (needs root, as in CI); aiohttp and py-spy from requirements-bench.txt.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench
+export BENCH_DATABASE_URL
+
+.PHONY: bench bench-quick bench-smoke bench-deps
+
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { \
+	  echo "Installing Debian's wrk for the benchmarks"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+# Every workload on PostgreSQL ($(BENCH_DATABASE_URL), dropped and re-created) and SQLite;
+# prints a table, saves bench/results/*.json and rewrites docs/performance.md.
+bench: bench-deps
+	$(BIN)/python bench/run.py --db postgresql --db sqlite --profile --docs
+
+bench-quick: bench-deps
+	$(BIN)/python bench/run.py --db postgresql --db sqlite --quick
+
+bench-smoke: bench-deps
+	$(BIN)/python bench/run.py --db sqlite --smoke
+
+# The bench smoke test (tests/test_bench.py) needs aiohttp and, when it can have it, wrk.
+test: bench-deps

@@ -1,0 +1,493 @@
+"""The HTTP benchmark suite: the app under gunicorn, loaded from separate processes over loopback.
+
+    .venv/bin/python bench/run.py                      # PostgreSQL and SQLite, full size
+    .venv/bin/python bench/run.py --quick              # shorter runs, growth to 100k
+    .venv/bin/python bench/run.py --smoke --db sqlite  # a few hundred requests (tests)
+    .venv/bin/python bench/run.py --docs --profile     # what `make bench` runs
+
+For each database: a fresh database (SQLite file with WAL, or a dedicated PostgreSQL
+database dropped and re-migrated with `flask init-db`), the baseline (bench/hello_app.py under
+the same gunicorn.conf.py), then the app under gunicorn.conf.py with rate limits off and
+MAIL_DELIVERY=worker, and the workloads: page, count, qr, sign, count while signing, confirm
+(hot vs spread), growth (1k vs 1M signatures) and, if bench/export.py exists, export.
+Prints a table, saves JSON under bench/results/ and with --docs rewrites docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shlex
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))
+
+import dataset  # noqa: E402
+import loaders  # noqa: E402
+import pyspy  # noqa: E402
+import report  # noqa: E402
+from server import CpuMeter, Server, gunicorn_settings, wait_quiet  # noqa: E402
+
+DEFAULT_PG = os.environ.get("BENCH_DATABASE_URL",
+                            "postgresql+psycopg://postgres@127.0.0.1:5432/bench")
+
+# Sizes per mode: seconds per load, request bounds, rows.
+MODES: dict[str, dict[str, Any]] = {
+    "full": {"get_s": 10, "sign_s": 15, "confirm_s": 8, "rounds": 2, "links": 12_000,
+             "growth": (1_000, 1_000_000), "max": 10**7, "warmup_s": 2,
+             "growth_s": 5, "growth_rounds": 3,
+             "export_sizes": "100000,1000000", "export_repeat": 1},
+    "quick": {"get_s": 5, "sign_s": 8, "confirm_s": 5, "rounds": 1, "links": 8_000,
+              "growth": (1_000, 100_000), "max": 10**7, "warmup_s": 1,
+              "growth_s": 3, "growth_rounds": 3,
+              "export_sizes": "10000,100000", "export_repeat": 2},
+    "smoke": {"get_s": 1, "sign_s": 1, "confirm_s": 1, "rounds": 1, "links": 128,
+              "growth": (200, 1_000), "max": 60, "warmup_s": 0,
+              "growth_s": 1, "growth_rounds": 1,
+              "export_sizes": "", "export_repeat": 1},
+}
+START = time.monotonic()
+CONCURRENCY = 64  # page, qr, sign, confirm, baseline
+POLLERS = 256  # count.json
+
+
+class Bench:
+    """One database's run: its server, its data and its results."""
+
+    def __init__(self, kind: str, args: argparse.Namespace, tmp: Path) -> None:
+        self.kind, self.args, self.tmp = kind, args, tmp
+        self.mode = MODES[args.mode]
+        self.loader = args.loader
+        self.out: dict[str, Any] = {}
+        self.tag = secrets.token_hex(3)
+
+    def log(self, message: str) -> None:
+        print(f"[{self.kind} {time.monotonic() - START:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def quiet(self) -> dict[str, float] | None:
+        """Before a measurement: wait for a quiet machine (not in smoke mode)."""
+        if self.args.mode == "smoke":
+            return None
+        return wait_quiet()
+
+    def _measure(self, server: Server | None, *starters: Any) -> list[dict[str, Any]]:
+        """Start the loads (callables returning a Load) on a quiet machine, attach the CPU split."""
+        quiet = self.quiet()
+        with CpuMeter(server) as meter:
+            loads = [start() for start in starters]
+            results = [load.result() for load in loads]
+        for result in results:
+            result["cpu"] = meter.result
+            result["quiet"] = quiet
+        return results
+
+    def get(self, server: Server, path: str, connections: int = CONCURRENCY,
+            seconds: float | None = None) -> dict[str, Any]:
+        seconds = seconds or self.mode["get_s"]
+        if self.mode["warmup_s"]:  # untimed: every worker has its imports, templates, pool
+            loaders.get(server.base + path, connections=connections, loader=self.loader,
+                        duration=self.mode["warmup_s"], max_requests=self.mode["max"]).result()
+        result = self._measure(server, lambda: loaders.get(
+            server.base + path, connections=connections, loader=self.loader, duration=seconds,
+            max_requests=self.mode["max"]))[0]
+        result["path"] = path
+        return result
+
+    def sign_load(self, server: Server, seconds: float) -> Any:
+        """A starter of the sign load (see _measure)."""
+        return lambda: loaders.sign(server.base, self.seed.sign_slug, concurrency=CONCURRENCY,
+                            duration=seconds, max_signatures=self.mode["max"],
+                            warmup=CONCURRENCY if self.mode["warmup_s"] else 0, tag=f"{self.tag}{secrets.token_hex(2)}")
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        pg_url = self.args.pg_url
+        instance = self.tmp / "instance"
+        self.log("creating and migrating the database")
+        self.url = dataset.fresh_database(self.kind, self.tmp, pg_url)
+        self.out["database"] = self.kind
+        self.out["version"] = (dataset.pg_version(self.url) if self.kind == "postgresql"
+                               else f"SQLite {sqlite3.sqlite_version} (WAL, busy_timeout 30 s)")
+        self.app = dataset.make_app(self.url, instance)
+        small, large = self.mode["growth"]
+        self.seed = dataset.seed(self.app, page_signatures=1000 if self.args.mode != "smoke" else 100,
+                                 growth_signatures=small)
+        env = dataset.server_env(self.url, instance)
+
+        self.log("baseline: bench/hello_app.py")
+        hello = Server("hello_app:app", env, self.tmp / "hello.log",
+                       extra_args=("--pythonpath", str(HERE)))
+        with hello:
+            self.out["baseline"] = {
+                "c64": self.get(hello, "/"),
+                "c256": self.get(hello, "/", connections=POLLERS),
+            }
+            self.out["baseline"]["python_c64"] = self._python_baseline(hello)
+
+        self.log("starting the app")
+        with Server("petition:create_app()", env, self.tmp / "server.log") as server:
+            self.server = server
+            self.workloads(server)
+        self.app.extensions["petition.engine"].dispose()
+        if self.args.export:
+            self.export()
+        self.finish()
+        return self.out
+
+    def _python_baseline(self, hello: Server) -> dict[str, Any]:
+        """The hello app through the same Python client as the sign load (client-matched)."""
+        return self._measure(hello, lambda: loaders.get(
+            hello.base + "/", connections=CONCURRENCY, loader="python",
+            duration=self.mode["get_s"], max_requests=self.mode["max"]))[0]
+
+    def workloads(self, server: Server) -> None:
+        slug = self.seed.sign_slug
+        only = set(self.args.only or [])
+
+        def wanted(name: str) -> bool:
+            return not only or name in only
+
+        if wanted("page"):
+            self.log("page")
+            self.out["page"] = self.get(server, f"/petitions/{slug}")
+            self.out["page"]["body_bytes"] = _body_bytes(server.base + f"/petitions/{slug}")
+        if wanted("count"):
+            self.log("count (alone)")
+            self.out["count"] = {"alone": self.get(server, f"/petitions/{slug}/count.json",
+                                                   connections=POLLERS)}
+        if wanted("qr"):
+            self.log("qr")
+            path = f"/petitions/{slug}/qr.png"
+            probe = _probe(server.base + path)
+            if probe.get("status") == 200 and probe.get("type") == "image/png":
+                self.out["qr"] = self.get(server, path)
+                self.out["qr"]["body_bytes"] = probe["bytes"]
+            else:
+                self.out["qr"] = {"skipped": f"GET {path} answered {probe}"}
+        if wanted("sign"):
+            self.log("sign")
+            self.out["sign"] = self._measure(server, self.sign_load(server, self.mode["sign_s"]))[0]
+        if wanted("count"):
+            self.log("count while signing")
+            seconds = self.mode["get_s"]
+            def poll() -> loaders.Load:
+                return loaders.get(server.base + f"/petitions/{slug}/count.json",
+                                   connections=POLLERS, loader=self.loader, duration=seconds,
+                                   max_requests=self.mode["max"])
+
+            signing = self.sign_load(server, seconds)
+            polled, signed = self._measure(server, poll, signing)
+            self.out["count"]["while_signing"] = polled
+            self.out["count"]["sign_during"] = signed
+        if wanted("confirm"):
+            self.confirm(server)
+        if self.args.profile and wanted("sign"):
+            self.profile(server)
+        if wanted("growth"):
+            self.growth(server)
+
+    def confirm(self, server: Server) -> None:
+        """Confirmation links from 64 clients: all on one demand vs one demand per client."""
+        self.log("confirm: generating pending signatures and links")
+        rounds = []
+        layouts = {"hot": [self.seed.hot_demand_id], "spread": self.seed.spread_demand_ids}
+        files: list[dict[str, Path]] = []
+        links = self.mode["links"]
+        for r in range(self.mode["rounds"]):
+            files.append({})
+            for layout, ids in layouts.items():
+                path = self.tmp / f"links-{layout}-{r}.txt"
+                dataset.confirm_links(self.app, ids, links // len(ids), path)
+                files[r][layout] = path
+        for r in range(self.mode["rounds"]):
+            row = {}
+            for layout in ("hot", "spread"):
+                self.log(f"confirm round {r + 1}: {layout}")
+                result = self._measure(server, lambda f=files[r][layout]: loaders.paths(
+                    server.base, f, connections=CONCURRENCY, duration=self.mode["confirm_s"],
+                    loader=self.loader))[0]
+                result["links"] = links
+                result["exhausted"] = result["requests"] >= links
+                row[layout] = result
+            rounds.append(row)
+        hot = sum(r["hot"]["rps"] for r in rounds) / len(rounds)
+        spread = sum(r["spread"]["rps"] for r in rounds) / len(rounds)
+        state = dataset.count_state(self.app, [self.seed.hot_demand_id, *self.seed.spread_demand_ids])
+        ok_responses = sum(r[layout]["requests"] - r[layout]["errors"]["total"]
+                           for r in rounds for layout in ("hot", "spread"))
+        self.out["confirm"] = {
+            "rounds": rounds,
+            "hot_rps": round(hot, 1),
+            "spread_rps": round(spread, 1),
+            "hot_over_spread": round(hot / spread, 3) if spread else None,
+            # A load stopped at its deadline may leave one request per connection in flight,
+            # which the server still confirms: at most that many more than the 2xx answers.
+            "counts": {**state, "ok_responses": ok_responses,
+                       "matches_responses": ok_responses <= state["confirmed"]
+                       <= ok_responses + CONCURRENCY * 2 * len(rounds)},
+            "errors": {"total": sum(r[layout]["errors"]["total"]
+                                    for r in rounds for layout in ("hot", "spread"))},
+        }
+
+    def profile(self, server: Server) -> None:
+        """An extra sign run under py-spy (not the measured one: sampling costs CPU)."""
+        self.log("profile: sign under py-spy")
+        seconds = self.mode["sign_s"]
+        raw = self.tmp / "sign-profile.txt"
+        recorder = pyspy.start(server.proc.pid, seconds, raw)  # type: ignore[union-attr]
+        if recorder is None:
+            self.out["profile"] = {"skipped": "py-spy not installed (requirements-bench.txt)"}
+            return
+        time.sleep(0.5)
+        result = self.sign_load(server, seconds)().result()
+        _, err = recorder.communicate(timeout=seconds + 60)
+        if not raw.exists():
+            self.out["profile"] = {"skipped": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}
+            return
+        keep = self.args.results / f"sign-profile-{self.kind}.txt"
+        keep.write_bytes(raw.read_bytes())
+        self.out["profile"] = {
+            "workload": "sign", "tool": "py-spy record --subprocesses --nonblocking --rate 67",
+            "raw": str(keep.relative_to(ROOT)),
+            "signatures_per_s_while_sampled": result.get("signatures_per_s"),
+            **pyspy.summarise(raw),
+        }
+
+    def growth(self, server: Server) -> None:
+        """count.json and the petition page with few vs many signatures in the database."""
+        small, large = self.mode["growth"]
+        slug = self.seed.growth_slug
+        out: dict[str, Any] = {"demand": slug}
+        for label, size in (("small", small), ("large", large)):
+            if label == "large":
+                self.log(f"growth: adding {large - small:,} signatures")
+                out["insert_s"] = round(dataset.add_signatures(
+                    self.app, self.seed.growth_demand_id, large - small, "confirmed", first=small), 1)
+                dataset.analyse(self.app)
+            total = dataset.signatures_total(self.app)
+            self.log(f"growth: {label} ({total:,} signatures in the database)")
+            out[label] = {"demand_signatures": size, "database_signatures": total}
+            for what, path in (("count", f"/petitions/{slug}/count.json"),
+                               ("page", f"/petitions/{slug}")):
+                # Best of a few short runs on each side: a shared machine's noise only ever
+                # lowers a run, and both sides get the same treatment.
+                runs = [self.get(server, path, seconds=self.mode["growth_s"])
+                        for _ in range(self.mode["growth_rounds"])]
+                best = max(runs, key=lambda res: res["rps"] or 0)
+                out[label][what] = {**best, "rounds_rps": [res["rps"] for res in runs]}
+        for what in ("count", "page"):
+            a, b = out["small"][what]["rps"], out["large"][what]["rps"]
+            out[f"{what}_change_pct"] = round((b - a) / a * 100, 1) if a else None
+        self.out["growth"] = out
+
+    def export(self) -> None:
+        """bench/export.py (another engineer's): CSV export rows/s and peak RSS, as it reports."""
+        script = HERE / "export.py"
+        sizes = self.mode["export_sizes"]
+        if not script.exists() or not sizes:
+            self.out["export"] = {"skipped": "bench/export.py missing" if not script.exists()
+                                  else f"not run in {self.args.mode} mode"}
+            return
+        self.log(f"export: bench/export.py --sizes {sizes}")
+        if self.kind == "postgresql":
+            url = dataset.fresh_database(self.kind, self.tmp, self.args.pg_url)
+        else:
+            url = f"sqlite:///{self.tmp / 'export.sqlite3'}"
+        cmd = [sys.executable, str(script), "--database-url", url, "--sizes", sizes,
+               "--repeat", str(self.mode["export_repeat"])]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                              timeout=3600)
+        command = "bench/export.py " + shlex.join(cmd[2:])
+        if proc.returncode != 0:
+            self.out["export"] = {"error": proc.stderr[-2000:], "command": command}
+            return
+        start = proc.stdout.find("\n{")
+        text = proc.stdout if proc.stdout.startswith("{") else proc.stdout[start + 1:]
+        try:
+            self.out["export"] = {**json.loads(text), "command": command}
+        except json.JSONDecodeError:
+            self.out["export"] = {"error": "unreadable output", "stdout": proc.stdout[-2000:]}
+
+    def finish(self) -> None:
+        """Percentages of the baseline and the error total."""
+        base = self.out.get("baseline", {})
+        b64 = (base.get("c64") or {}).get("rps")
+        b256 = (base.get("c256") or {}).get("rps")
+        py64 = (base.get("python_c64") or {}).get("rps")
+
+        def pct(value: float | None, of: float | None) -> float | None:
+            return round(value / of * 100, 1) if value and of else None
+
+        for name in ("page", "qr"):
+            if "rps" in self.out.get(name, {}):
+                self.out[name]["pct_of_baseline"] = pct(self.out[name]["rps"], b64)
+        if "count" in self.out:
+            for key, res in self.out["count"].items():
+                if key != "sign_during" and "rps" in res:
+                    res["pct_of_baseline"] = pct(res["rps"], b256)
+        for res in (self.out.get("sign"), (self.out.get("count") or {}).get("sign_during")):
+            if res:
+                res["pct_of_baseline"] = pct(res.get("signatures_per_s"), b64)
+                res["pct_of_python_baseline"] = pct(res.get("signatures_per_s"), py64)
+        if "confirm" in self.out:
+            for layout in ("hot_rps", "spread_rps"):
+                self.out["confirm"][layout.replace("rps", "pct_of_baseline")] = pct(
+                    self.out["confirm"][layout], b64)
+        self.out["errors_total"] = _count_errors(self.out)
+
+
+def _count_errors(tree: Any) -> int:
+    """Sum of every errors.total in the results (export and profile excluded)."""
+    if isinstance(tree, dict):
+        total = 0
+        for key, value in tree.items():
+            if key in ("export", "profile"):
+                continue
+            if key == "errors" and isinstance(value, dict) and "total" in value:
+                total += int(value["total"])
+            elif key != "errors":
+                total += _count_errors(value)
+        return total
+    if isinstance(tree, list):
+        return sum(_count_errors(v) for v in tree)
+    return 0
+
+
+def _probe(url: str) -> dict[str, Any]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read()
+            return {"status": response.status, "type": response.headers.get_content_type(),
+                    "bytes": len(body)}
+    except urllib.error.HTTPError as exc:
+        return {"status": exc.code}
+    except OSError as exc:
+        return {"status": None, "error": str(exc)}
+
+
+def _body_bytes(url: str) -> int | None:
+    return _probe(url).get("bytes")
+
+
+def machine() -> dict[str, Any]:
+    """What this machine is: cores, memory, CPU model, OS, Python."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu_model": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", action="append", choices=["postgresql", "sqlite"],
+                        help="database(s) to run on (repeatable; default both)")
+    parser.add_argument("--pg-url", default=DEFAULT_PG,
+                        help="a dedicated PostgreSQL database, dropped and re-created "
+                             "(default $BENCH_DATABASE_URL or .../bench)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                      help="shorter loads; growth to 100k signatures")
+    size.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                      help="a few hundred requests per workload (for the tests)")
+    parser.add_argument("--loader", choices=["auto", "wrk", "python"], default="auto",
+                        help="GET workloads: wrk (default when installed) or the Python client")
+    parser.add_argument("--only", action="append",
+                        choices=["page", "count", "qr", "sign", "confirm", "growth"])
+    parser.add_argument("--profile", action="store_true", help="py-spy on the sign workload")
+    parser.add_argument("--no-export", dest="export", action="store_false",
+                        help="skip bench/export.py")
+    parser.add_argument("--docs", action="store_true", help="rewrite docs/performance.md")
+    parser.add_argument("--out", type=Path, help="JSON file (default bench/results/bench-<time>.json)")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    args.mode = args.mode or "full"
+    args.db = args.db or ["postgresql", "sqlite"]
+    if args.loader == "auto":
+        args.loader = "wrk" if loaders.wrk_path() else "python"
+    elif args.loader == "wrk" and not loaders.wrk_path():
+        raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
+    args.results.mkdir(parents=True, exist_ok=True)
+    if args.mode == "smoke":  # only checks that everything runs: start fewer workers
+        os.environ.setdefault("GUNICORN_WORKERS", "1")
+
+    started = datetime.now(UTC)
+    command = "python bench/run.py " + shlex.join(sys.argv[1:])
+    results: dict[str, Any] = {
+        "schema": 1,
+        "started": started.isoformat(timespec="seconds"),
+        "mode": args.mode,
+        "command": command.strip(),
+        "machine": machine(),
+        "gunicorn": gunicorn_settings(),
+        "loaders": {"get": args.loader, "wrk": loaders.wrk_version(),
+                    "sign": "bench/load.py (asyncio + aiohttp)"},
+        "settings": {"concurrency": CONCURRENCY, "pollers": POLLERS, **{
+            k: v for k, v in MODES[args.mode].items() if k != "max"}},
+        "databases": {},
+    }
+    for kind in args.db:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+            bench = Bench(kind, args, Path(tmp))
+            try:
+                results["databases"][kind] = bench.run()
+            except Exception:
+                log = Path(tmp) / "server.log"
+                if log.exists():
+                    print(log.read_text()[-3000:], file=sys.stderr)
+                raise
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["targets"] = report.targets(results)
+
+    out = args.out or args.results / f"bench-{started:%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2)
+    out.write_text(text + "\n")
+    if not args.out:
+        (args.results / "latest.json").write_text(text + "\n")
+    print(report.table(results))
+    print(f"\nresults: {out}")
+    if args.docs:
+        path = ROOT / "docs" / "performance.md"
+        report.write_docs(results, path)
+        print(f"rewrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Smoke test of the benchmark suite: a tiny `bench/run.py --smoke` run, well-formed results.
+
+No timing assertions: only that every workload ran, produced the expected keys, and that
+no request failed. SQLite always (with wrk for the GET loads when installed); PostgreSQL too when
+PETITION_TEST_DATABASE_URL is set, with the Python client for every load, on a database of its
+own (bench_smoke on the same server: the bench drops and re-creates it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PG_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+
+import aiohttp  # noqa: E402, F401 - the benchmark client must be installed (requirements-dev.txt)
+
+
+def _bench_pg_url() -> str:
+    return make_url(PG_URL).set(database="bench_smoke").render_as_string(hide_password=False)
+
+
+def _run(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / f"bench-{len(list(tmp_path.glob('bench-*.json')))}.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--no-export",
+         "--results", str(tmp_path / "results"), "--out", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("PETITION_", "GUNICORN_"))},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "== Targets" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def _check(db: dict, kind: str) -> None:
+    assert db["database"] == kind
+    for key in ("c64", "c256", "python_c64"):
+        assert db["baseline"][key]["rps"] > 0
+    for res in (db["page"], db["count"]["alone"], db["count"]["while_signing"]):
+        assert res["requests"] > 0 and res["rps"] > 0
+        assert set(res["latency_ms"]) >= {"p50", "p99"}
+        assert res["errors"]["total"] == 0
+        assert 0 < res["pct_of_baseline"]
+        assert set(res["cpu"]["share_of_machine"]) >= {"app", "postgres", "load_generator", "idle"}
+    assert db["page"]["body_bytes"] > 1000
+    assert "rps" in db["qr"] or "skipped" in db["qr"]
+    sign = db["sign"]
+    assert sign["signatures"] > 0 and sign["signatures_per_s"] > 0
+    assert set(sign["latency_ms"]) == {"get", "post", "flow"}
+    assert sign["errors"]["total"] == 0
+    assert sign["statuses"].get("POST 303") == sign["signatures"]
+    confirm = db["confirm"]
+    assert confirm["hot_rps"] > 0 and confirm["spread_rps"] > 0
+    assert confirm["hot_over_spread"] > 0
+    assert confirm["counts"]["exact"] is True
+    assert confirm["counts"]["matches_responses"] is True
+    growth = db["growth"]
+    assert growth["small"]["demand_signatures"] < growth["large"]["demand_signatures"]
+    assert growth["large"]["database_signatures"] > growth["small"]["database_signatures"]
+    assert growth["count_change_pct"] is not None and growth["page_change_pct"] is not None
+    assert db["errors_total"] == 0
+
+
+def _check_run(results: dict, kind: str) -> None:
+    assert results["schema"] == 1 and results["mode"] == "smoke"
+    assert results["machine"]["nproc"] >= 1
+    assert results["gunicorn"]["workers"] >= 1
+    _check(results["databases"][kind], kind)
+    names = {t["target"] for t in results["targets"]}
+    assert any(name.startswith("sign >= 1,000") for name in names)
+    assert all(t["met"] in (True, False, None) for t in results["targets"])
+
+
+def test_bench_smoke_sqlite(tmp_path: Path) -> None:
+    """The whole suite on SQLite; GET loads from wrk when installed (`make bench-deps`)."""
+    results = _run(tmp_path, "--db", "sqlite")
+    _check_run(results, "sqlite")
+    assert results["loaders"]["get"] == ("wrk" if shutil.which("wrk") else "python")
+
+
+@pytest.mark.skipif(not PG_URL, reason="PETITION_TEST_DATABASE_URL not set")
+def test_bench_smoke_postgresql(tmp_path: Path) -> None:
+    """The whole suite on PostgreSQL, with the Python client for every load."""
+    results = _run(tmp_path, "--db", "postgresql", "--pg-url", _bench_pg_url(),
+                   "--loader", "python")
+    _check_run(results, "postgresql")
+    assert results["loaders"]["get"] == "python"
