@@ -17,7 +17,6 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(FLASK) init-db
 	$(FLASK) demo --if-empty
-	@cat instance/demo-login.txt 2>/dev/null || true
 	@echo "Serving on http://127.0.0.1:5000 (confirmation emails are printed below)"
 	$(BIN)/python run.py
 

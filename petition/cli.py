@@ -62,6 +62,9 @@ def init_app(app: Flask) -> None:
         upgrade_database()
         if if_empty and not database_is_empty():
             click.echo("Database already has campaigns; demo not loaded.")
+            login = Path(current_app.instance_path) / "demo-login.txt"
+            if login.exists():
+                click.echo(login.read_text(), nl=False)
             return
         from petition.demo import DEMO_ORGANISER, create_demo_organiser
 
