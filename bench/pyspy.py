@@ -94,9 +94,14 @@ _INTERESTING = (
     "make (petition/signing/tokens.py)", "url_for (flask/helpers.py)",
     "public_url (petition/links.py)", "close (sqlalchemy/orm/session.py)",
     "_security_headers (petition/__init__.py)", "wsgi_app (flask/app.py)",
+    # with their class, as py-spy names them
+    "Select.__call__ (wtforms/widgets/core.py)", "_get_translations (flask_wtf/i18n.py)",
+    "Domain.get_translations (flask_babel/__init__.py)",
+    "DefaultDialect._do_ping_w_event (sqlalchemy/engine/default.py)",
+    "begin_write (petition/db.py)", "Connection.wait (psycopg/connection.py)",
 )
 
 
 def _interesting(name: str) -> bool:
     """A function worth naming in the docs (matched without its class: py-spy adds it)."""
-    return _CLASS.sub("", name) in _INTERESTING
+    return name in _INTERESTING or _CLASS.sub("", name) in _INTERESTING

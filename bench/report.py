@@ -281,7 +281,7 @@ def _profile_md(db: str, prof: dict[str, Any]) -> str:
              f"sign load at {prof.get('signatures_per_s_while_sampled')} sig/s while sampled; "
              f"raw stacks: `{prof['raw']}`). Share of busy request time with the function on "
              "the stack (inclusive):", "", "| function | inclusive |", "|---|---|"]
-    selected = sorted(prof.get("selected", {}).items(), key=lambda kv: -kv[1])
+    selected = sorted(prof.get("selected", {}).items(), key=lambda kv: (-kv[1], kv[0]))
     lines += [f"| `{name}` | {share * 100:.1f}% |" for name, share in selected]
     lines += ["", "Top functions by self time:", "", "| function | self |", "|---|---|"]
     lines += [f"| `{row['function']}` | {row['share'] * 100:.1f}% |" for row in prof["self"][:12]]
@@ -348,6 +348,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "make bench        # both databases, full size, rewrites this file (about 30 minutes)",
         "make bench-quick  # shorter, growth to 100k signatures, does not rewrite this file",
         "make bench-smoke  # a few hundred requests per workload (also in `make test`)",
+        "python bench/report.py bench/results/latest.json --docs   # re-render from saved JSON",
         "```",
         "",
         "This run:",
@@ -413,6 +414,13 @@ def main() -> None:
     parser.add_argument("--docs", action="store_true", help="rewrite docs/performance.md")
     args = parser.parse_args()
     results = json.loads(args.result.read_text())
+    root = Path(__file__).resolve().parent.parent
+    for r in results["databases"].values():  # re-summarise kept profiles (newer pyspy.py)
+        prof = r.get("profile") or {}
+        if prof.get("raw") and (root / prof["raw"]).exists():
+            import pyspy
+
+            prof.update(pyspy.summarise(root / prof["raw"]))
     results["targets"] = targets(results)
     print(table(results))
     if args.docs:
