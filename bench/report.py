@@ -347,7 +347,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "```sh",
         "make bench        # both databases, full size, rewrites this file (about 30 minutes)",
         "make bench-quick  # shorter, growth to 100k signatures, does not rewrite this file",
-        "make bench-smoke  # a few hundred requests per workload (also in `make test`)",
+        "make bench-smoke  # a few hundred requests per workload (tests/test_bench.py does the same in `make test`)",
         "python bench/report.py bench/results/latest.json --docs   # re-render from saved JSON",
         "```",
         "",
