@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from petition import config, db, errors, markdown
 from petition.crypto import DataCipher
 from petition.extensions import babel, csrf, limiter
+from petition.signing import display
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -45,6 +46,7 @@ def create_app(
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     db.init_app(app)
+    display.init_app(app)
     babel.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

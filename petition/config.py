@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     # Counting.
     "COUNT_SHARDS": 16,
     "COUNT_POLL_SECONDS": 5,
+    # Public pages, QR codes and count polls show a demand and its count from a per-process
+    # cache at most this old (0 turns it off); signing always reads the database.
+    "DISPLAY_CACHE_SECONDS": 1.0,
+    "DISPLAY_CACHE_SIZE": 4096,
     # A kiosk form left with someone's input for this long is cleared (needs JavaScript).
     "KIOSK_IDLE_SECONDS": 90,
     # Largest paper-signature CSV upload, in bytes.

@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, request
 
 
-def cacheable_json(payload: dict[str, Any], max_age: int) -> Response:
-    """JSON with a content ETag and a short public cache lifetime; 304 when unchanged.
+@dataclass(frozen=True)
+class JsonBody:
+    """A serialised JSON document and its content ETag (cheap to keep and to serve again)."""
+
+    body: bytes
+    etag: str
+
+
+def json_body(payload: dict[str, Any]) -> JsonBody:
+    """Serialise payload the way jsonify does, with an ETag of the content."""
+    body = current_app.json.dumps(payload).encode()
+    return JsonBody(body, hashlib.sha256(body).hexdigest()[:32])
+
+
+def json_response(document: JsonBody, max_age: int) -> Response:
+    """The document with a short public cache lifetime; 304 when the client has it.
 
     Pages poll these endpoints; an unchanged poll costs a 304 with no body.
     """
-    response = jsonify(payload)
-    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    response = Response(document.body, mimetype="application/json")
+    response.set_etag(document.etag)
     response.cache_control.public = True
     response.cache_control.max_age = max_age
     return response.make_conditional(request)
+
+
+def cacheable_json(payload: dict[str, Any], max_age: int) -> Response:
+    """JSON with a content ETag and a short public cache lifetime; 304 when unchanged."""
+    return json_response(json_body(payload), max_age)

@@ -47,6 +47,8 @@ def base_config(database_url: str, tmp: Path) -> dict[str, object]:
         "MAIL_DELIVERY": "inline",
         "OUTBOX_DIR": str(tmp / "outbox"),
         "RATELIMIT_ENABLED": False,
+        # Tests read what they just wrote; tests/test_display_cache.py turns the cache on.
+        "DISPLAY_CACHE_SECONDS": 0,
     }
 
 

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from petition.db import get_session
 from petition.events import qr, services
 from petition.links import public_url
+from petition.signing import display
 from petition.signing import services as signing
 from petition.signing.forms import clean_source
 
@@ -49,7 +50,7 @@ def _src() -> dict[str, str]:
 @bp.get(f"/petitions/<slug>/qr.{_FORMAT}")
 def petition_qr(slug: str, fmt: str) -> Response:
     """A QR code of a published petition's public address, with an optional ?src=."""
-    demand = signing.get_public_demand(get_session(), slug)
+    demand = display.public_demand(slug)
     if demand is None:
         abort(404)
     return _qr_response(public_url("signing.petition", slug=demand.slug, **_src()), fmt)

@@ -17,10 +17,10 @@ from flask_babel import gettext as _
 
 from petition.db import get_session
 from petition.extensions import csrf, limiter
-from petition.http import cacheable_json
+from petition.http import json_response
 from petition.mail import dispatch_after_commit
 from petition.models import Campaign, Demand, SignatureStatus
-from petition.signing import counts, services, tokens
+from petition.signing import counts, display, services, tokens
 from petition.signing.forms import (
     CampaignSignForm,
     PetitionSignForm,
@@ -139,18 +139,23 @@ def campaign_signed(slug: str) -> str:
 @bp.get("/campaigns/<slug>/counts.json")
 def campaign_counts_json(slug: str) -> Response:
     """Counts of all the campaign's demands, for polling by open campaign pages."""
-    campaign = _load_campaign(slug)
-    demands = services.public_demands(campaign)
-    current = counts.get_many(get_session(), [d.id for d in demands])
-    payload = {
-        "slug": campaign.slug,
-        "demands": [_count_payload(d, current[d.id]) for d in demands],
-    }
-    return cacheable_json(payload, max_age=2)
+    document = display.campaign_counts_json(slug)
+    if document is None:
+        abort(404)
+    return json_response(document, max_age=2)
 
 
 def _load_demand(slug: str) -> Demand:
+    """The published demand from the database, for a request that writes."""
     demand = services.get_public_demand(get_session(), slug)
+    if demand is None:
+        abort(404)
+    return demand
+
+
+def _shown_demand(slug: str) -> Demand:
+    """The published demand to show (from the display cache: read only, maybe 1 s old)."""
+    demand = display.public_demand(slug)
     if demand is None:
         abort(404)
     return demand
@@ -161,7 +166,7 @@ def _render_petition(demand: Demand, form: PetitionSignForm, status: int = 200) 
         "signing/petition.html",
         demand=demand,
         campaign=demand.campaign,
-        count=counts.get(get_session(), demand.id),
+        count=display.count(demand.id),
         form=form,
         closed=services.closed_reason(demand),
     ), status
@@ -170,7 +175,7 @@ def _render_petition(demand: Demand, form: PetitionSignForm, status: int = 200) 
 @bp.get("/petitions/<slug>")
 def petition(slug: str) -> tuple[str, int]:
     """One demand presented as a petition, with its count and sign form."""
-    demand = _load_demand(slug)
+    demand = _shown_demand(slug)
     return _render_petition(demand, PetitionSignForm(src=request.args.get("src")))
 
 
@@ -196,26 +201,17 @@ def petition_sign(slug: str) -> Response | tuple[str, int]:
 @bp.get("/petitions/<slug>/signed")
 def petition_signed(slug: str) -> str:
     """The same "check your email" page after every submission."""
-    demand = _load_demand(slug)
+    demand = _shown_demand(slug)
     return render_template("signing/signed.html", campaign=demand.campaign, demand=demand)
-
-
-def _count_payload(demand: Demand, count: counts.Count) -> dict[str, object]:
-    return {
-        "slug": demand.slug,
-        "signature_count": count.value,
-        "goal": demand.goal,
-        "updated_at": count.updated_at.isoformat() if count.updated_at else None,
-    }
 
 
 @bp.get("/petitions/<slug>/count.json")
 def count_json(slug: str) -> Response:
     """The live count of one demand (ETag and a short cache lifetime make polling cheap)."""
-    demand = _load_demand(slug)
-    return cacheable_json(
-        _count_payload(demand, counts.get(get_session(), demand.id)), max_age=2
-    )
+    document = display.count_json(slug)
+    if document is None:
+        abort(404)
+    return json_response(document, max_age=2)
 
 
 def _confirm_max_age() -> int:

@@ -1,0 +1,163 @@
+"""What public pages show, kept per worker process for a second.
+
+Petition pages, QR codes and count.json polls are read far more often than what they show
+changes: a demand's text changes a few times in its life and its count at most a few hundred
+times a second, while thousands of open pages poll. Each worker process keeps, for
+DISPLAY_CACHE_SECONDS (default 1; 0 turns the cache off), a published demand (loaded in its
+own short session, so the cached object is detached and only ever read), its count and its
+count.json body. A page view or a poll then mostly costs no database query, and the database
+sees at most one such read per demand per second per process, however many people watch and
+however many app hosts serve them.
+
+Only what is shown is cached. Writes never use it: signing loads the demand from the database
+again, so a demand closed a moment ago refuses signatures even while a page still shows its
+form. Misses (unknown slugs) are not cached, and the cache holds at most DISPLAY_CACHE_SIZE
+entries, so nobody can fill memory by asking for made-up addresses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from cachetools import TTLCache
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from petition.db import get_session, new_session
+from petition.http import JsonBody, json_body
+from petition.models import Demand
+from petition.signing import counts, services
+
+T = TypeVar("T")
+
+
+class DisplayCache:
+    """A small thread-safe TTL cache; with ttl 0 every lookup loads."""
+
+    def __init__(self, ttl: float, maxsize: int, timer: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._cache: TTLCache[Hashable, Any] | None = (
+            TTLCache(maxsize=maxsize, ttl=ttl, timer=timer) if ttl > 0 else None
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._cache is not None
+
+    def get(self, key: Hashable, load: Callable[[], T | None]) -> T | None:
+        """The cached value of key, else load() (cached unless it is None)."""
+        if self._cache is None:
+            return load()
+        with self._lock:
+            value = self._cache.get(key)
+        if value is not None:
+            return value
+        value = load()  # outside the lock: a slow query must not block other keys
+        if value is not None:
+            with self._lock:
+                self._cache[key] = value
+        return value
+
+    def clear(self) -> None:
+        """Forget everything (tests, and changes made by this process that must show at once)."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache.clear()
+
+    def __len__(self) -> int:
+        if self._cache is None:
+            return 0
+        with self._lock:
+            self._cache.expire()
+            return len(self._cache)
+
+
+def init_app(app: Flask) -> None:
+    """Create the application's display cache from its configuration."""
+    app.extensions["petition.display_cache"] = DisplayCache(
+        float(app.config["DISPLAY_CACHE_SECONDS"]), int(app.config["DISPLAY_CACHE_SIZE"])
+    )
+
+
+def cache() -> DisplayCache:
+    """The current application's display cache."""
+    return current_app.extensions["petition.display_cache"]
+
+
+@contextmanager
+def _reading() -> Iterator[Session]:
+    """A session to load what is cached: its own short one (so cached objects are detached
+    and never attached to a request's session), or the request's when caching is off."""
+    if not cache().enabled:
+        yield get_session()
+        return
+    session = new_session()
+    try:
+        yield session
+    finally:
+        session.close()  # loaded objects stay loaded, detached and read-only
+
+
+def public_demand(slug: str) -> Demand | None:
+    """A published demand (with its campaign) to show, or None; never for writing."""
+
+    def load() -> Demand | None:
+        with _reading() as session:
+            return services.get_public_demand(session, slug)
+
+    return cache().get(("demand", slug), load)
+
+
+def count(demand_id: int) -> counts.Count:
+    """The demand's count to show (at most DISPLAY_CACHE_SECONDS old)."""
+
+    def load() -> counts.Count:
+        with _reading() as session:
+            return counts.get(session, demand_id)
+
+    return cache().get(("count", demand_id), load) or counts.Count(0, None)
+
+
+def count_payload(demand: Demand, current: counts.Count) -> dict[str, object]:
+    """What count.json says about one demand."""
+    return {
+        "slug": demand.slug,
+        "signature_count": current.value,
+        "goal": demand.goal,
+        "updated_at": current.updated_at.isoformat() if current.updated_at else None,
+    }
+
+
+def count_json(slug: str) -> JsonBody | None:
+    """The count.json document of a published demand, or None if there is no such demand."""
+
+    def load() -> JsonBody | None:
+        demand = public_demand(slug)
+        if demand is None:
+            return None
+        return json_body(count_payload(demand, count(demand.id)))
+
+    return cache().get(("count.json", slug), load)
+
+
+def campaign_counts_json(slug: str) -> JsonBody | None:
+    """The counts.json document of a published campaign (all its published demands), or None."""
+
+    def load() -> JsonBody | None:
+        with _reading() as session:
+            campaign = services.get_public_campaign(session, slug)
+            if campaign is None:
+                return None
+            demands = services.public_demands(campaign)
+            current = counts.get_many(session, [d.id for d in demands])
+            return json_body({
+                "slug": campaign.slug,
+                "demands": [count_payload(d, current[d.id]) for d in demands],
+            })
+
+    return cache().get(("counts.json", slug), load)

@@ -1,0 +1,185 @@
+"""The per-process display cache (petition/signing/display.py), on SQLite and PostgreSQL.
+
+Other tests run with DISPLAY_CACHE_SECONDS=0 so they can read what they just wrote; here the
+cache is on, with a clock the test moves by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, func, inspect, select
+from sqlalchemy.orm import Session
+
+from petition.db import new_session
+from petition.models import DemandStatus, Signature
+from petition.signing import counts, display
+from tests.helpers import make_campaign, sign_petition
+
+
+class Clock:
+    """A monotonic clock the test advances."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cached_app(make_app, clock: Clock) -> Flask:  # noqa: ANN001
+    app = make_app(DISPLAY_CACHE_SECONDS=1.0)
+    app.extensions["petition.display_cache"] = display.DisplayCache(1.0, 64, timer=clock)
+    return app
+
+
+@contextmanager
+def session_of(app: Flask) -> Iterator[Session]:
+    with app.app_context():
+        session = new_session()
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block."""
+    engine = app.extensions["petition.engine"]
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _demand(app: Flask, **kwargs: object):  # noqa: ANN202
+    with session_of(app) as session:
+        return make_campaign(session, **kwargs).demands[0]  # type: ignore[arg-type]
+
+
+def test_count_json_is_served_from_cache_until_it_expires(cached_app: Flask, clock: Clock) -> None:
+    demand = _demand(cached_app)
+    client = cached_app.test_client()
+    url = f"/petitions/{demand.slug}/count.json"
+    assert client.get(url).json["signature_count"] == 0
+
+    with session_of(cached_app) as session:
+        counts.add(session, demand.id, 5)
+        session.commit()
+    with statements(cached_app) as sql:
+        stale = client.get(url)
+    assert stale.json["signature_count"] == 0  # still inside the second
+    assert sql == []  # a cache hit costs no query
+
+    clock.now += 1.5
+    fresh = client.get(url)
+    assert fresh.json["signature_count"] == 5
+    assert fresh.headers["ETag"] != stale.headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": fresh.headers["ETag"]}).status_code == 304
+
+
+def test_petition_page_hit_runs_no_query_and_shows_the_count(cached_app: Flask, clock: Clock) -> None:
+    demand = _demand(cached_app)
+    client = cached_app.test_client()
+    page = f"/petitions/{demand.slug}"
+    assert client.get(page).status_code == 200
+    with statements(cached_app) as sql:
+        again = cached_app.test_client().get(page)
+    assert again.status_code == 200 and demand.title in again.text
+    assert sql == []
+
+    with session_of(cached_app) as session:
+        counts.add(session, demand.id, 1234)
+        session.commit()
+    clock.now += 2
+    assert "1,234" in client.get(page).text
+
+
+def test_cached_demand_is_detached_and_read_only(cached_app: Flask) -> None:
+    demand = _demand(cached_app)
+    with cached_app.test_request_context():
+        shown = display.public_demand(demand.slug)
+        assert shown is not None and inspect(shown).detached
+        assert shown.campaign.title == "Test campaign"  # loaded with it, no lazy load
+        assert display.public_demand(demand.slug) is shown
+
+
+def test_signing_checks_the_database_not_the_cache(cached_app: Flask) -> None:
+    demand = _demand(cached_app)
+    client = cached_app.test_client()
+    assert "Sign this petition" in client.get(f"/petitions/{demand.slug}").text  # now cached
+
+    with session_of(cached_app) as session:
+        session.get(type(demand), demand.id).status = DemandStatus.CLOSED  # type: ignore[union-attr]
+        session.commit()
+    response = sign_petition(client, demand)  # the page (from cache) still shows the form
+    assert response.status_code == 409
+    assert "no longer accepts signatures" in response.text
+    with session_of(cached_app) as session:
+        assert session.scalar(select(func.count()).select_from(Signature)) == 0
+
+
+def test_unknown_slugs_are_not_cached(cached_app: Flask) -> None:
+    client = cached_app.test_client()
+    store = cached_app.extensions["petition.display_cache"]
+    for i in range(20):
+        assert client.get(f"/petitions/made-up-{i}/count.json").status_code == 404
+        assert client.get(f"/petitions/made-up-{i}").status_code == 404
+    assert len(store) == 0
+    # A demand published after a 404 shows at once.
+    demand = _demand(cached_app)
+    assert client.get(f"/petitions/{demand.slug}/count.json").status_code == 200
+
+
+def test_campaign_counts_json_is_cached_too(cached_app: Flask, clock: Clock) -> None:
+    with session_of(cached_app) as session:
+        campaign = make_campaign(session)
+        slug, first_id = campaign.slug, campaign.demands[0].id
+    client = cached_app.test_client()
+    url = f"/campaigns/{slug}/counts.json"
+    assert [d["signature_count"] for d in client.get(url).json["demands"]] == [0, 0, 0]
+    with session_of(cached_app) as session:
+        counts.add(session, first_id, 2)
+        session.commit()
+    with statements(cached_app) as sql:
+        assert client.get(url).json["demands"][0]["signature_count"] == 0
+    assert sql == []
+    clock.now += 1.1
+    assert client.get(url).json["demands"][0]["signature_count"] == 2
+
+
+def test_size_is_bounded_and_zero_seconds_turns_it_off(clock: Clock) -> None:
+    bounded = display.DisplayCache(10, 3, timer=clock)
+    for i in range(10):
+        assert bounded.get(i, lambda i=i: f"value {i}") == f"value {i}"
+    assert len(bounded) == 3
+
+    loads: list[int] = []
+    off = display.DisplayCache(0, 3)
+    assert not off.enabled
+    for _ in range(3):
+        off.get("key", lambda: loads.append(1) or "value")
+    assert len(loads) == 3 and len(off) == 0
+
+
+def test_configuration_reaches_the_cache(make_app) -> None:  # noqa: ANN001
+    app = make_app(DISPLAY_CACHE_SECONDS=2.5, DISPLAY_CACHE_SIZE=7)
+    store = app.extensions["petition.display_cache"]
+    assert store.enabled and store.ttl == 2.5
+    assert not make_app().extensions["petition.display_cache"].enabled  # tests default: off
