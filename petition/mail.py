@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from petition.db import begin_write, new_session
@@ -30,21 +30,28 @@ _executor_lock = threading.Lock()
 
 def enqueue(
     session: Session, *, kind: str, recipient: str, subject: str, text: str, html: str
-) -> OutboxMessage:
-    """Add a message to the outbox in the caller's transaction (the recipient is encrypted)."""
+) -> int:
+    """Add a message to the outbox in the caller's transaction; returns its id.
+
+    The recipient is encrypted. A plain INSERT ... RETURNING (no ORM unit of work): this runs
+    in every sign request.
+    """
     cipher = current_app.extensions["petition.cipher"]
-    message = OutboxMessage(
-        kind=kind,
-        recipient_enc=cipher.encrypt(recipient, "outbox.recipient"),
-        subject=subject,
-        body_text=text,
-        body_html=html,
-        status=OutboxStatus.PENDING,
-        next_attempt_at=utcnow(),
-    )
-    session.add(message)
-    session.flush()
-    return message
+    now = utcnow()
+    return session.execute(
+        insert(OutboxMessage)
+        .values(
+            kind=kind,
+            recipient_enc=cipher.encrypt(recipient, "outbox.recipient"),
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            status=OutboxStatus.PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        .returning(OutboxMessage.id)
+    ).scalar_one()
 
 
 def dispatch_after_commit(message_ids: list[int]) -> None:

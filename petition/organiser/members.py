@@ -257,7 +257,7 @@ def _clean_subject(text: str) -> str:
 def _queue_mail(
     session: Session, *, kind: str, recipient: str, subject: str, **context: object
 ) -> int:
-    message = mail.enqueue(
+    return mail.enqueue(
         session,
         kind=kind,
         recipient=recipient,
@@ -265,7 +265,6 @@ def _queue_mail(
         text=render_template("mail/invitation.txt", **context),
         html=render_template("mail/invitation.html", **context),
     )
-    return message.id
 
 
 def invite(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pycountry
+from babel import support
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, request
 from flask_babel import get_locale
@@ -26,6 +27,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
+from wtforms.i18n import messages_path
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -217,11 +219,23 @@ class DemandsField(MultiCheckboxField):
             raise ValueError(_("One of the ticked demands does not exist."))
 
 
+@lru_cache(maxsize=64)
+def _wtforms_translations(locale: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
 class SignatureForm(FlaskForm):
     """The signer's details, shared by both sign forms."""
 
     class Meta:
         csrf_field_name = "csrf_token"
+
+        def get_translations(self, form: FlaskForm) -> Any:
+            """WTForms' own messages in the request's language, loaded once per language.
+
+            (Flask-WTF reads the catalogue from disk for every request that builds a form.)
+            """
+            return _wtforms_translations(str(get_locale() or "en"))
 
         def wrap_formdata(self, form: FlaskForm, formdata: Any) -> Any:
             """Read only HTML form bodies: text fields, never uploads or JSON."""

@@ -176,13 +176,13 @@ def sign(
         existing.emails_sent += 1
         by_id[existing.id] = demand
     if by_id:
-        outcome.message_id = _queue_signing_email(session, signer.email, outcome, by_id).id
+        outcome.message_id = _queue_signing_email(session, signer.email, outcome, by_id)
     return outcome
 
 
 def _queue_signing_email(
     session: Session, email: str, outcome: SignOutcome, by_id: dict[int, Demand]
-) -> mail.OutboxMessage:
+) -> int:
     to_confirm = outcome.created + outcome.pending_again
     context = {
         "to_confirm": [by_id[i] for i in sorted(to_confirm, key=lambda i: by_id[i].ordinal)],
