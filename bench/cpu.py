@@ -1,0 +1,125 @@
+"""CPU time per request, in process: the app's own cost with no network, server or client.
+
+    python bench/cpu.py [--database-url URL] [-n 300] [--profile page|count|sign|sign_post]
+
+Drives the WSGI app directly (Flask's test client, one thread) against a fresh benchmark
+database and prints the process CPU time per request for the bare "hello" app, the petition
+page, count.json (first poll and a 304 re-poll) and the sign flow (GET the page, POST a
+valid signature with a unique email, exactly as bench/load.py does over HTTP). CPU time of
+one process is far steadier than throughput on a shared machine, so this is the number to
+watch while optimising; the throughput tables come from `make bench`. With --profile, the
+named workload is run under cProfile and the top functions are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import dataset  # noqa: E402
+import hello_app  # noqa: E402
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _measure(fn: Callable[[int], None], n: int) -> float:
+    """CPU milliseconds per call of fn(i), after a short warm-up."""
+    for i in range(min(20, n)):
+        fn(-1 - i)
+    start = time.process_time()
+    for i in range(n):
+        fn(i)
+    return (time.process_time() - start) / n * 1000
+
+
+def workloads(app: Any, slug: str) -> dict[str, Callable[[int], None]]:
+    """The measured request sequences, each a function of a unique number."""
+    page_url = f"/petitions/{slug}"
+    count_url = f"/petitions/{slug}/count.json"
+    hello = hello_app.app.test_client()
+
+    def expect(response: Any, status: int) -> Any:
+        if response.status_code != status:
+            raise SystemExit(f"{response.request.path}: {response.status_code}, expected {status}")
+        return response
+
+    def do_hello(_i: int) -> None:
+        expect(hello.get("/"), 200)
+
+    def do_page(_i: int) -> None:
+        expect(app.test_client().get(page_url), 200)
+
+    def do_count(_i: int) -> None:
+        expect(app.test_client().get(count_url), 200)
+
+    etag = app.test_client().get(count_url).headers["ETag"]
+
+    def do_count_304(_i: int) -> None:
+        expect(app.test_client().get(count_url, headers={"If-None-Match": etag}), 304)
+
+    def form(i: int) -> dict[str, str]:
+        return {"name": "Ayşe Yılmaz", "email": f"cpu-{time.time_ns()}-{i}@example.org",
+                "country": "TR", "postcode": "34000", "contact_consent": "y",
+                "public_consent": "y", "src": "qr-poster"}
+
+    def do_sign(i: int) -> None:
+        client = app.test_client()  # a first visit: no cookie
+        page = expect(client.get(page_url), 200)
+        token = CSRF.search(page.get_data(as_text=True))
+        data = form(i) | {"csrf_token": token.group(1) if token else ""}
+        expect(client.post(f"{page_url}/sign", data=data), 303)
+
+    return {"hello": do_hello, "page": do_page, "count": do_count,
+            "count_304": do_count_304, "sign": do_sign}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=None,
+                        help="a database to DROP and re-create (default: a temporary SQLite file)")
+    parser.add_argument("-n", type=int, default=300, help="requests (or signatures) per workload")
+    parser.add_argument("--profile", choices=["hello", "page", "count", "count_304", "sign"])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
+    kind = "sqlite" if not args.database_url or args.database_url.startswith("sqlite") else "postgresql"
+    url = dataset.fresh_database(kind, tmp, args.database_url or "")
+    app = dataset.make_app(url, tmp / "instance")
+    seed = dataset.seed(app, page_signatures=1000, growth_signatures=0, spread=1)
+    runs = workloads(app, seed.sign_slug)
+
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        ms = _measure(runs[args.profile], args.n)
+        profiler.disable()
+        print(f"{args.profile}: {ms:.2f} ms CPU per request (with cProfile overhead)")
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)
+        return
+
+    results = {name: round(_measure(fn, args.n), 3) for name, fn in runs.items()}
+    if args.json:
+        print(json.dumps({"database": kind, "n": args.n, "cpu_ms": results}))
+        return
+    print(f"CPU ms per request, in process ({kind}, n={args.n}):")
+    for name, ms in results.items():
+        print(f"  {name:10} {ms:7.2f} ms  ({ms / results['hello']:.1f}x hello)")
+
+
+if __name__ == "__main__":
+    main()
