@@ -7,9 +7,10 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Threads cover database and SMTP waits; processes use the cores.
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
-threads = int(os.environ.get("GUNICORN_THREADS", 8))
+# Processes use the cores (gunicorn's advice: 2 x cores + 1); a few threads each cover
+# database waits. More threads per process only queue them for the GIL (docs/performance.md).
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
