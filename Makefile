@@ -20,11 +20,12 @@ run: $(STAMP)
 	@echo "Serving on http://127.0.0.1:5000 (confirmation emails are printed below)"
 	$(BIN)/python run.py
 
-# Browser tests drive Debian's chromium; install it when missing (needs root, as in CI).
+# Browser tests drive Debian's chromium; the poster test prints PDFs with poppler's
+# pdftoppm. Install them when missing (needs root, as in CI).
 chromium:
-	@test -x /usr/bin/chromium || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/chromium && command -v pdftoppm >/dev/null || { \
+	  echo "Installing Debian's chromium and poppler-utils for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; }
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest

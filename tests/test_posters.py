@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import shutil
 import subprocess
 
 import pypdf
@@ -227,7 +226,6 @@ def test_same_poster_is_rendered_once(client, campaign, monkeypatch):
     assert "max-age" in first.headers["Cache-Control"]
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm is not installed")
 def test_printed_poster_scans(client, campaign, tmp_path):
     """Render the page like a printer would (poppler) and scan the result."""
     data = _pdf(client.get(f"/petitions/{campaign.demands[0].slug}/poster.pdf"))
