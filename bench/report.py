@@ -224,11 +224,19 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
         rows.append([f"export CSV, {_size(run.get('signatures'))} signatures",
                      f"{run.get('rows_per_s') or 0:,.0f} rows/s", "", "", "", "0", "", "",
                      f"peak RSS {run.get('rss_peak_during_export_mb')} MB "
-                     f"(+{run.get('rss_growth_mb')} MB during the export)"])
+                     f"(+{run.get('rss_growth_mb')} MB during the export)" + _dump_note(run)])
     if "skipped" in ex or "error" in ex:
         rows.append(["export", "skipped" if "skipped" in ex else "failed", "", "", "", "", "", "",
                      str(ex.get("skipped") or ex.get("error"))[:200]])
     return rows
+
+
+def _dump_note(run: dict[str, Any]) -> str:
+    """The database's own CSV dump of the same rows, when export.py measured it."""
+    if not run.get("dump_rows_per_s"):
+        return ""
+    return (f"; database's own dump ({run.get('dump_tool')}): {run['dump_rows_per_s']:,.0f} rows/s,"
+            f" export takes {run.get('vs_dump_ratio')}x its time")
 
 
 HEADER = ["workload", "throughput", "% of baseline", "p50 ms", "p99 ms", "errors",

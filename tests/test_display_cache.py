@@ -94,7 +94,9 @@ def test_count_json_is_served_from_cache_until_it_expires(cached_app: Flask, clo
     assert client.get(url, headers={"If-None-Match": fresh.headers["ETag"]}).status_code == 304
 
 
-def test_petition_page_hit_runs_no_query_and_shows_the_count(cached_app: Flask, clock: Clock) -> None:
+def test_petition_page_hit_reads_only_the_count_and_shows_it_exactly(
+    cached_app: Flask, clock: Clock
+) -> None:
     demand = _demand(cached_app)
     client = cached_app.test_client()
     page = f"/petitions/{demand.slug}"
@@ -102,13 +104,19 @@ def test_petition_page_hit_runs_no_query_and_shows_the_count(cached_app: Flask, 
     with statements(cached_app) as sql:
         again = cached_app.test_client().get(page)
     assert again.status_code == 200 and demand.title in again.text
-    assert sql == []
+    queries = [q for q in sql if q.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 1 and "demand_count_shards" in queries[0]  # demand from the cache
 
+    # Someone who just confirmed and comes back sees their signature counted at once,
+    # even while polls may still answer from the cache.
+    client.get(f"/petitions/{demand.slug}/count.json")
     with session_of(cached_app) as session:
         counts.add(session, demand.id, 1234)
         session.commit()
-    clock.now += 2
     assert "1,234" in client.get(page).text
+    assert client.get(f"/petitions/{demand.slug}/count.json").json["signature_count"] == 0
+    clock.now += 2
+    assert client.get(f"/petitions/{demand.slug}/count.json").json["signature_count"] == 1234
 
 
 def test_cached_demand_is_detached_and_read_only(cached_app: Flask) -> None:
@@ -183,3 +191,57 @@ def test_configuration_reaches_the_cache(make_app) -> None:  # noqa: ANN001
     store = app.extensions["petition.display_cache"]
     assert store.enabled and store.ttl == 2.5
     assert not make_app().extensions["petition.display_cache"].enabled  # tests default: off
+
+
+def _flask_requests(app: Flask) -> list[str]:
+    """Paths that reached Flask (the poll fast path answers before it)."""
+    seen: list[str] = []
+
+    @app.before_request
+    def _count() -> None:
+        from flask import request
+
+        seen.append(request.path)
+
+    return seen
+
+
+def test_cached_polls_skip_flask_with_the_same_headers(cached_app: Flask, clock: Clock) -> None:
+    reached = _flask_requests(cached_app)
+    demand = _demand(cached_app)
+    client = cached_app.test_client()
+    url = f"/petitions/{demand.slug}/count.json"
+    by_flask = client.get(url)
+    fast = client.get(url)
+    assert reached == [url]  # the second poll never reached Flask
+    assert fast.status_code == 200 and fast.data == by_flask.data
+    for header in ("Content-Type", "Content-Length", "ETag", "Cache-Control",
+                   "Content-Security-Policy", "Referrer-Policy", "X-Content-Type-Options",
+                   "X-Frame-Options", "Permissions-Policy"):
+        assert fast.headers.get(header) == by_flask.headers.get(header), header
+    assert "Set-Cookie" not in fast.headers
+
+    unchanged = client.get(url, headers={"If-None-Match": fast.headers["ETag"]})
+    assert unchanged.status_code == 304 and unchanged.data == b""
+    head = client.head(url)
+    assert head.status_code == 200 and head.data == b""
+    assert client.post(url).status_code == 405  # other methods go to Flask
+    assert reached == [url, url]
+
+    clock.now += 1.5  # expired: Flask answers (and refills) again
+    client.get(url)
+    assert reached == [url, url, url]
+
+
+def test_fast_path_serves_campaign_counts_and_never_unknown_slugs(cached_app: Flask) -> None:
+    reached = _flask_requests(cached_app)
+    with session_of(cached_app) as session:
+        slug = make_campaign(session).slug
+    client = cached_app.test_client()
+    url = f"/campaigns/{slug}/counts.json"
+    first, second = client.get(url), client.get(url)
+    assert second.json == first.json and reached == [url]
+    for bad in ("/petitions/nope/count.json", "/petitions/nope/count.json",
+                f"/campaigns/{slug}/count.json", f"/petitions/{slug}/counts.json"):
+        assert client.get(bad).status_code == 404
+    assert len(reached) == 5  # every miss went to Flask

@@ -17,6 +17,7 @@ entries, so nobody can fill memory by asking for made-up addresses.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -28,7 +29,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from petition.db import get_session, new_session
-from petition.http import JsonBody, json_body
+from petition.http import JsonBody, add_security_headers, json_body, json_response
 from petition.models import Demand
 from petition.signing import counts, services
 
@@ -62,6 +63,13 @@ class DisplayCache:
             with self._lock:
                 self._cache[key] = value
         return value
+
+    def peek(self, key: Hashable) -> Any:
+        """The cached value of key, or None (never loads)."""
+        if self._cache is None:
+            return None
+        with self._lock:
+            return self._cache.get(key)
 
     def clear(self) -> None:
         """Forget everything (tests, and changes made by this process that must show at once)."""
@@ -161,3 +169,33 @@ def campaign_counts_json(slug: str) -> JsonBody | None:
             })
 
     return cache().get(("counts.json", slug), load)
+
+
+POLL_MAX_AGE = 2  # seconds browsers and proxies may reuse a count poll's answer
+_POLL_PATH = re.compile(r"^/(?:(petitions)/([^/]+)/count|(campaigns)/([^/]+)/counts)\.json$")
+
+
+class PollFastPath:
+    """WSGI middleware: answers count polls that are in the display cache without Flask.
+
+    count.json and counts.json are the busiest URLs (every open page polls them). When the
+    document is cached, building a Flask request context, session and routing costs more than
+    the answer itself; this serves it with the same headers (ETag, Cache-Control, 304 on
+    If-None-Match, the security headers). Anything else, and every miss, goes to the app,
+    whose view fills the cache.
+    """
+
+    def __init__(self, app: Flask, wsgi_app: Any) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            match = _POLL_PATH.match(environ.get("PATH_INFO", ""))
+            if match:
+                key = ("count.json", match[2]) if match[1] else ("counts.json", match[4])
+                document = self.app.extensions["petition.display_cache"].peek(key)
+                if document is not None:
+                    response = add_security_headers(json_response(document, POLL_MAX_AGE, environ))
+                    return response(environ, start_response)
+        return self.wsgi_app(environ, start_response)

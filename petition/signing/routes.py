@@ -142,7 +142,7 @@ def campaign_counts_json(slug: str) -> Response:
     document = display.campaign_counts_json(slug)
     if document is None:
         abort(404)
-    return json_response(document, max_age=2)
+    return json_response(document, display.POLL_MAX_AGE)
 
 
 def _load_demand(slug: str) -> Demand:
@@ -154,7 +154,10 @@ def _load_demand(slug: str) -> Demand:
 
 
 def _shown_demand(slug: str) -> Demand:
-    """The published demand to show (from the display cache: read only, maybe 1 s old)."""
+    """The published demand to show (from the display cache: read only, maybe 1 s old).
+
+    Its count is not cached for pages (only for polls): a page shows the exact count.
+    """
     demand = display.public_demand(slug)
     if demand is None:
         abort(404)
@@ -166,7 +169,8 @@ def _render_petition(demand: Demand, form: PetitionSignForm, status: int = 200) 
         "signing/petition.html",
         demand=demand,
         campaign=demand.campaign,
-        count=display.count(demand.id),
+        # Read fresh: whoever just confirmed and comes back sees their signature counted.
+        count=counts.get(get_session(), demand.id),
         form=form,
         closed=services.closed_reason(demand),
     ), status
@@ -211,7 +215,7 @@ def count_json(slug: str) -> Response:
     document = display.count_json(slug)
     if document is None:
         abort(404)
-    return json_response(document, max_age=2)
+    return json_response(document, display.POLL_MAX_AGE)
 
 
 def _confirm_max_age() -> int:
