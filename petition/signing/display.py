@@ -71,6 +71,12 @@ class DisplayCache:
         with self._lock:
             return self._cache.get(key)
 
+    def pop(self, key: Hashable) -> None:
+        """Forget key, if cached."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache.pop(key, None)
+
     def clear(self) -> None:
         """Forget everything (tests, and changes made by this process that must show at once)."""
         if self._cache is not None:
@@ -129,6 +135,19 @@ def count(demand_id: int) -> counts.Count:
             return counts.get(session, demand_id)
 
     return cache().get(("count", demand_id), load) or counts.Count(0, None)
+
+
+def forget(*demands: Demand) -> None:
+    """Drop this process's cached counts of these demands (after a confirmation or withdrawal).
+
+    Other processes catch up within DISPLAY_CACHE_SECONDS; this one (often the one the
+    signer's next page view reaches, always with a single-process server) at once.
+    """
+    store = cache()
+    for demand in demands:
+        store.pop(("count", demand.id))
+        store.pop(("count.json", demand.slug))
+        store.pop(("counts.json", demand.campaign.slug))
 
 
 def count_payload(demand: Demand, current: counts.Count) -> dict[str, object]:

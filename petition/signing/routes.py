@@ -154,10 +154,7 @@ def _load_demand(slug: str) -> Demand:
 
 
 def _shown_demand(slug: str) -> Demand:
-    """The published demand to show (from the display cache: read only, maybe 1 s old).
-
-    Its count is not cached for pages (only for polls): a page shows the exact count.
-    """
+    """The published demand to show (from the display cache: read only, maybe 1 s old)."""
     demand = display.public_demand(slug)
     if demand is None:
         abort(404)
@@ -169,8 +166,7 @@ def _render_petition(demand: Demand, form: PetitionSignForm, status: int = 200) 
         "signing/petition.html",
         demand=demand,
         campaign=demand.campaign,
-        # Read fresh: whoever just confirmed and comes back sees their signature counted.
-        count=counts.get(get_session(), demand.id),
+        count=display.count(demand.id),
         form=form,
         closed=services.closed_reason(demand),
     ), status
@@ -237,8 +233,12 @@ def confirm(token: str) -> tuple[str, int]:
     session.commit()
     if not signatures:
         return render_template("signing/link_invalid.html"), 404
+    display.forget(*(s.demand for s in signatures))
+    # The exact counts, read after the commit: the signer sees their signature counted here
+    # even while public pages may show the count of a second ago.
+    current = counts.get_many(session, {s.demand_id for s in signatures})
     return render_template(
-        "signing/confirmed.html", signatures=signatures, Status=SignatureStatus
+        "signing/confirmed.html", signatures=signatures, Status=SignatureStatus, counts=current
     ), 200
 
 
@@ -254,6 +254,7 @@ def withdraw(token: str) -> Response | tuple[str, int]:
         if not services.withdraw(session, ids) and not services.load_signatures(session, ids):
             return render_template("signing/link_invalid.html"), 404
         session.commit()
+        display.forget(*(s.demand for s in services.load_signatures(session, ids)))
         flash(_("Your signature has been withdrawn and your details erased."))
         return redirect(url_for("signing.withdraw", token=token), 303)
     signatures = services.load_signatures(session, ids)
