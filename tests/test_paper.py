@@ -536,3 +536,16 @@ def test_invalidating_undoing_and_withdrawing_paper_keeps_the_split_exact(
     assert (count.value, count.paper, count.online) == (1, 1, 0)
     result = runner.invoke(args=["recount", "--check"])
     assert result.exit_code == 0, result.output
+
+
+def test_audit_page_names_paper_entries_and_imports(owner, db, campaign, demand, event, path):
+    post_row(owner, path)
+    post_row(owner, path)  # the same person again: not added
+    post_csv(owner, path, GOOD_CSV)
+    page = text_of(owner.get(f"/organiser/campaigns/{campaign.slug}/audit").text)
+    assert page.count("Typed in a paper signature") == 2
+    assert "Imported paper signatures (CSV)" in page
+    assert f"Event {event.code}, demand {demand.slug}: added." in page
+    assert f"Event {event.code}, demand {demand.slug}: not added (already signed)." in page
+    assert "6 rows: 2 added, 0 duplicates, 4 with errors." in page
+    assert "paper.entry" not in page and "paper.import" not in page  # no raw action names
