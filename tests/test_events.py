@@ -387,3 +387,18 @@ def test_index_passes_an_unknown_code_on_to_the_campaign_links(client, db):
     campaign = make_campaign(db)
     page = client.get("/?src=poster-9<x>")
     assert f'/campaigns/{campaign.slug}?src=poster-9x"' in page.text
+
+
+def test_event_list_links_each_event_to_its_big_screen(owner, db, campaign):
+    demand = campaign.demands[0]
+    add_event(db, campaign, name="Poster run", code="poster-1", demand=demand)
+    add_event(db, campaign, name="Film night", code="film")
+    page = owner.get(f"/organiser/campaigns/{campaign.slug}/events")
+    screens = [unescape(h) for h in re.findall(r'<a href="([^"]+)" class="screen-link"', page.text)]
+    assert sorted(screens) == sorted([f"/petitions/{demand.slug}/screen?src=poster-1",
+                                      f"/campaigns/{campaign.slug}/screen?src=film"])
+    for screen in screens:
+        response = owner.get(screen)
+        assert response.status_code == 200
+        code = screen.rsplit("=", 1)[1]
+        assert f"qr.svg?src={code}" in unescape(response.text)  # its QR code credits the event
