@@ -11,11 +11,11 @@ from contextlib import contextmanager
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from petition.db import new_session
-from petition.models import DemandStatus, Signature
+from petition.models import Demand, DemandStatus, Signature
 from petition.signing import counts, display
 from tests.helpers import csrf_token, make_campaign, sign_petition
 
@@ -148,8 +148,10 @@ def test_signing_checks_the_database_not_the_cache(cached_app: Flask) -> None:
     client = cached_app.test_client()
     assert "Sign this petition" in client.get(f"/petitions/{demand.slug}").text  # now cached
 
+    # Closed by another process (a plain UPDATE: this process's cache does not hear of it).
     with session_of(cached_app) as session:
-        session.get(type(demand), demand.id).status = DemandStatus.CLOSED  # type: ignore[union-attr]
+        session.execute(update(Demand).where(Demand.id == demand.id)
+                        .values(status=DemandStatus.CLOSED))
         session.commit()
     response = sign_petition(client, demand)  # the page (from cache) still shows the form
     assert response.status_code == 409
@@ -260,3 +262,33 @@ def test_fast_path_serves_campaign_counts_and_never_unknown_slugs(cached_app: Fl
                 f"/campaigns/{slug}/count.json", f"/petitions/{slug}/counts.json"):
         assert client.get(bad).status_code == 404
     assert len(reached) == 5  # every miss went to Flask
+
+
+def test_edits_committed_in_this_process_show_at_once(cached_app: Flask) -> None:
+    demand = _demand(cached_app)
+    client = cached_app.test_client()
+    page = f"/petitions/{demand.slug}"
+    assert "Demand number 1" in client.get(page).text  # cached now
+
+    with session_of(cached_app) as session:  # an edit that is rolled back changes nothing
+        session.get(Demand, demand.id).title = "Never saved"  # type: ignore[union-attr]
+        session.flush()
+        session.rollback()
+    store = cached_app.extensions["petition.display_cache"]
+    assert len(store) > 0
+
+    with session_of(cached_app) as session:  # a counter update is not an edit: cache kept
+        counts.add(session, demand.id, 3)
+        session.commit()
+    assert len(store) > 0 and "Demand number 1" in client.get(page).text
+
+    with session_of(cached_app) as session:  # an organiser renames it: shown at once
+        session.get(Demand, demand.id).title = "Renamed by the organiser"  # type: ignore[union-attr]
+        session.commit()
+    text = client.get(page).text
+    assert "Renamed by the organiser" in text and "Never saved" not in text
+
+    with session_of(cached_app) as session:  # and closes it: the form goes at once
+        session.get(Demand, demand.id).status = DemandStatus.CLOSED  # type: ignore[union-attr]
+        session.commit()
+    assert "Signing is closed" in client.get(page).text

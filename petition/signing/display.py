@@ -26,11 +26,12 @@ from typing import Any, TypeVar
 
 from cachetools import TTLCache
 from flask import Flask, current_app
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from petition.db import get_session, new_session
 from petition.http import JsonBody, add_security_headers, json_body, json_response
-from petition.models import Demand
+from petition.models import Campaign, Demand
 from petition.signing import counts, services
 
 T = TypeVar("T")
@@ -92,10 +93,29 @@ class DisplayCache:
 
 
 def init_app(app: Flask) -> None:
-    """Create the application's display cache from its configuration."""
+    """Create the application's display cache; edits made in this process clear it at once."""
     app.extensions["petition.display_cache"] = DisplayCache(
         float(app.config["DISPLAY_CACHE_SECONDS"]), int(app.config["DISPLAY_CACHE_SIZE"])
     )
+    factory = app.extensions["petition.sessionmaker"]
+
+    @event.listens_for(factory, "after_flush")
+    def _note_edits(session: Session, _context: Any) -> None:
+        # new/dirty/deleted still show what this flush wrote.
+        if any(isinstance(o, Campaign | Demand)
+               for o in (*session.new, *session.dirty, *session.deleted)):
+            session.info["display_stale"] = True
+
+    @event.listens_for(factory, "after_commit")
+    def _forget_edits(session: Session) -> None:
+        # An organiser who edits or closes a demand sees the public page change at once
+        # (other processes within DISPLAY_CACHE_SECONDS).
+        if session.info.pop("display_stale", False):
+            app.extensions["petition.display_cache"].clear()
+
+    @event.listens_for(factory, "after_rollback")
+    def _drop_note(session: Session) -> None:
+        session.info.pop("display_stale", None)
 
 
 def cache() -> DisplayCache:
