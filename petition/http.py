@@ -48,17 +48,16 @@ def json_body(payload: dict[str, Any]) -> JsonBody:
     return JsonBody(body, hashlib.sha256(body).hexdigest()[:32])
 
 
-def json_response(document: JsonBody, max_age: int, environ: Any = None) -> Response:
+def json_response(document: JsonBody, max_age: int) -> Response:
     """The document with a short public cache lifetime; 304 when the client has it.
 
-    Pages poll these endpoints; an unchanged poll costs a 304 with no body. environ: the
-    WSGI environ when called outside a Flask request (see display.PollFastPath).
+    Pages poll these endpoints; an unchanged poll costs a 304 with no body.
     """
     response = Response(document.body, mimetype="application/json")
     response.set_etag(document.etag)
     response.cache_control.public = True
     response.cache_control.max_age = max_age
-    return response.make_conditional(environ if environ is not None else request)
+    return response.make_conditional(request)
 
 
 def cacheable_json(payload: dict[str, Any], max_age: int) -> Response:

@@ -240,6 +240,10 @@ def test_cached_polls_skip_flask_with_the_same_headers(cached_app: Flask, clock:
 
     unchanged = client.get(url, headers={"If-None-Match": fast.headers["ETag"]})
     assert unchanged.status_code == 304 and unchanged.data == b""
+    assert "ETag" in unchanged.headers and "Content-Security-Policy" in unchanged.headers
+    etag = fast.headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": '"other"'}).data == by_flask.data
     head = client.head(url)
     assert head.status_code == 200 and head.data == b""
     assert client.post(url).status_code == 405  # other methods go to Flask
