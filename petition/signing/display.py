@@ -56,8 +56,7 @@ class DisplayCache:
         """The cached value of key, else load() (cached unless it is None)."""
         if self._cache is None:
             return load()
-        with self._lock:
-            value = self._cache.get(key)
+        value = self.peek(key)
         if value is not None:
             return value
         value = load()  # outside the lock: a slow query must not block other keys

@@ -251,10 +251,12 @@ def withdraw(token: str) -> Response | tuple[str, int]:
     except (tokens.TokenInvalid, tokens.TokenExpired):
         return render_template("signing/link_invalid.html"), 404
     if request.method == "POST":
-        if not services.withdraw(session, ids) and not services.load_signatures(session, ids):
+        withdrawn = services.withdraw(session, ids)
+        signatures = services.load_signatures(session, ids)
+        if not withdrawn and not signatures:
             return render_template("signing/link_invalid.html"), 404
         session.commit()
-        display.forget(*(s.demand for s in services.load_signatures(session, ids)))
+        display.forget(*(s.demand for s in signatures))
         flash(_("Your signature has been withdrawn and your details erased."))
         return redirect(url_for("signing.withdraw", token=token), 303)
     signatures = services.load_signatures(session, ids)
