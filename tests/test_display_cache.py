@@ -6,6 +6,7 @@ cache is on, with a clock the test moves by hand.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from petition.db import new_session
 from petition.models import Demand, DemandStatus, Signature
 from petition.signing import counts, display
-from tests.helpers import csrf_token, make_campaign, sign_petition
+from tests.helpers import csrf_token, make_campaign, sign_petition, signer
 
 
 class Clock:
@@ -39,6 +40,7 @@ def clock() -> Clock:
 def cached_app(make_app, clock: Clock) -> Flask:  # noqa: ANN001
     app = make_app(DISPLAY_CACHE_SECONDS=1.0)
     app.extensions["petition.display_cache"] = display.DisplayCache(1.0, 64, timer=clock)
+    app.extensions["petition.page_cache"] = display.DisplayCache(1.0, 64, timer=clock)
     return app
 
 
@@ -296,3 +298,71 @@ def test_edits_committed_in_this_process_show_at_once(cached_app: Flask) -> None
         session.get(Demand, demand.id).status = DemandStatus.CLOSED  # type: ignore[union-attr]
         session.commit()
     assert "Signing is closed" in client.get(page).text
+
+
+def _token(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match[1]
+
+
+def test_cached_page_gives_each_visitor_their_own_token(cached_app: Flask, outbox) -> None:  # noqa: ANN001
+    demand = _demand(cached_app)
+    page = f"/petitions/{demand.slug}"
+    first, second = cached_app.test_client(), cached_app.test_client()
+    html_1 = first.get(page).text
+    with statements(cached_app) as sql:
+        html_2 = second.get(page).text  # a hit: no query, no rendering
+    assert sql == []
+    token_1, token_2 = _token(html_1), _token(html_2)
+    assert token_1 != token_2
+    assert html_1.replace(token_1, "TOKEN") == html_2.replace(token_2, "TOKEN")
+    assert html_2.count(token_2) == 1
+
+    # Each token works in its own browser session and in no other.
+    swapped = second.post(f"{page}/sign", data={"csrf_token": token_1, **signer(email="b@example.org")})
+    assert swapped.status_code == 400 and "open for too long" in swapped.text
+    assert "b@example.org" in swapped.text  # the typed details are kept
+    ok = second.post(f"{page}/sign", data={"csrf_token": token_2, **signer(email="b@example.org")})
+    assert ok.status_code == 303
+    assert first.post(f"{page}/sign", data={"csrf_token": token_1, **signer()}).status_code == 303
+    assert len(outbox.messages()) == 2
+
+
+def test_cached_page_is_the_page_rendered_without_the_cache(
+    cached_app: Flask, make_app  # noqa: ANN001
+) -> None:
+    demand = _demand(cached_app)
+    page = f"/petitions/{demand.slug}?src=stall-3"
+    cached_app.test_client().get(page)
+    html = cached_app.test_client().get(page).text  # from the cache
+    plain_app = make_app(DATABASE_URL=cached_app.config["DATABASE_URL"])
+    assert not plain_app.extensions["petition.page_cache"].enabled
+    plain = plain_app.test_client().get(page).text
+    assert html.replace(_token(html), "T") == plain.replace(_token(plain), "T")
+
+
+def test_cached_page_keeps_src_codes_apart(cached_app: Flask) -> None:
+    demand = _demand(cached_app)
+    page = f"/petitions/{demand.slug}"
+    client = cached_app.test_client()
+    for _ in range(2):  # the second round comes from the cache
+        assert 'name="src" type="hidden" value="stall-3"' in client.get(f"{page}?src=stall-3").text
+        assert 'name="src" type="hidden" value="poster-a4"' in client.get(f"{page}?src=poster-a4").text
+        assert 'name="src" type="hidden" value=""' in client.get(page).text
+    # ?src= is cleaned before it is part of the key: a hostile value is neither shown nor kept
+    html = client.get(f'{page}?src="><script>x</script>').text
+    assert "<script>x" not in html
+
+
+def test_cached_page_still_shows_a_visitors_notice(cached_app: Flask) -> None:
+    demand = _demand(cached_app)
+    page = f"/petitions/{demand.slug}"
+    cached_app.test_client().get(page)  # cached, without a notice
+    client = cached_app.test_client()
+    with client.session_transaction() as browser:
+        browser["_flashes"] = [("message", "A notice for this visitor only")]
+    assert "A notice for this visitor only" in client.get(page).text
+    assert "A notice for this visitor only" not in client.get(page).text  # shown once
+    assert "A notice for this visitor only" not in cached_app.test_client().get(page).text
+

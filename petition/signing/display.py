@@ -26,6 +26,9 @@ from typing import Any, TypeVar
 
 from cachetools import TTLCache
 from flask import Flask, current_app
+from flask import session as browser_session
+from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags
@@ -36,6 +39,10 @@ from petition.models import Campaign, Demand
 from petition.signing import counts, services
 
 T = TypeVar("T")
+
+# Rendered pages are larger (about 15 kB) and their keys include ?src= codes, which anyone can
+# vary: they get a cache of their own, bounded to a few MB per process.
+PAGE_CACHE_SIZE = 512
 
 
 class DisplayCache:
@@ -94,9 +101,9 @@ class DisplayCache:
 
 def init_app(app: Flask) -> None:
     """Create the application's display cache; edits made in this process clear it at once."""
-    app.extensions["petition.display_cache"] = DisplayCache(
-        float(app.config["DISPLAY_CACHE_SECONDS"]), int(app.config["DISPLAY_CACHE_SIZE"])
-    )
+    ttl = float(app.config["DISPLAY_CACHE_SECONDS"])
+    app.extensions["petition.display_cache"] = DisplayCache(ttl, int(app.config["DISPLAY_CACHE_SIZE"]))
+    app.extensions["petition.page_cache"] = DisplayCache(ttl, PAGE_CACHE_SIZE)
     factory = app.extensions["petition.sessionmaker"]
 
     @event.listens_for(factory, "after_flush")
@@ -112,6 +119,7 @@ def init_app(app: Flask) -> None:
         # (other processes within DISPLAY_CACHE_SECONDS).
         if session.info.pop("display_stale", False):
             app.extensions["petition.display_cache"].clear()
+            app.extensions["petition.page_cache"].clear()
 
     @event.listens_for(factory, "after_rollback")
     def _drop_note(session: Session) -> None:
@@ -168,6 +176,24 @@ def forget(*demands: Demand) -> None:
         store.pop(("count", demand.id))
         store.pop(("count.json", demand.slug))
         store.pop(("counts.json", demand.campaign.slug))
+
+
+def page(key: Hashable, render: Callable[[], str]) -> str:
+    """A public page with a sign form, rendered once per key, language and cache lifetime.
+
+    The page is the same for every visitor but for the form's CSRF token (one per browser
+    session), so it is kept as the parts around that token and each visitor gets their own
+    token put back in: the HTML is byte for byte what render() gives for them. Put what the
+    page shows in key (a count, say), so a change makes a new entry. A visitor with a one-off
+    notice waiting (a flashed message) gets a page rendered for them alone.
+    """
+    if browser_session.get("_flashes"):
+        return render()
+    token = generate_csrf()  # the visitor's token; render() puts the same one in the form
+    pages: DisplayCache = current_app.extensions["petition.page_cache"]
+    parts = pages.get((str(get_locale() or ""), key), lambda: tuple(render().split(token)))
+    assert parts is not None  # render() always gives a page
+    return token.join(parts)
 
 
 def count_payload(demand: Demand, current: counts.Count) -> dict[str, object]:

@@ -173,10 +173,14 @@ def _render_petition(demand: Demand, form: PetitionSignForm, status: int = 200) 
 
 
 @bp.get("/petitions/<slug>")
-def petition(slug: str) -> tuple[str, int]:
+def petition(slug: str) -> str:
     """One demand presented as a petition, with its count and sign form."""
     demand = _shown_demand(slug)
-    return _render_petition(demand, PetitionSignForm(src=request.args.get("src")))
+    src = clean_source(request.args.get("src"))
+    return display.page(
+        ("petition", demand, src, display.count(demand.id)),
+        lambda: _render_petition(demand, PetitionSignForm(src=src))[0],
+    )
 
 
 @bp.post("/petitions/<slug>/sign")
