@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_URL": "http://127.0.0.1:5000",
     # SQLAlchemy URL; empty means the embedded SQLite file instance/petition.sqlite3.
     "DATABASE_URL": "",
+    # PostgreSQL: a pooled connection idle longer than this is pinged before use (0: always).
+    "DB_PING_IDLE_SECONDS": 5,
     # Secrets: generated into instance/ on first run unless given.
     "SECRET_KEY": None,
     "DATA_KEY": None,

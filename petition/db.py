@@ -2,23 +2,54 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE = "petition_write"
+_IDLE_SINCE = "petition_idle_since"
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and explicit BEGIN handling."""
+def make_engine(url: str, ping_idle_seconds: float = 0) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout and explicit BEGIN handling.
+
+    Other databases ping a pooled connection on checkout if it sat idle in the pool longer
+    than ping_idle_seconds (0: on every checkout, SQLAlchemy's pool_pre_ping).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=ping_idle_seconds <= 0
+    )
+    if ping_idle_seconds > 0:
+        _ping_when_idle(engine, ping_idle_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping on checkout only connections idle for longer than idle_seconds (saves a round trip)."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) <= idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # psycopg: SELECT 1 in autocommit, no transaction left
+        except engine.dialect.loaded_dbapi.Error as err:
+            # Like pool_pre_ping: replace this connection and all others made before now
+            # (a restarted server killed them too); the pool retries with a fresh one.
+            raise exc.InvalidatePoolError(str(err)) from err
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -45,7 +76,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def init_app(app: Flask) -> None:
     """Create the engine and session factory and close the request's session on teardown."""
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], float(app.config["DB_PING_IDLE_SECONDS"]))
     app.extensions["petition.engine"] = engine
     app.extensions["petition.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
 
