@@ -28,30 +28,29 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
+_INSERT_MESSAGE = insert(OutboxMessage).returning(OutboxMessage.id)
+
+
 def enqueue(
     session: Session, *, kind: str, recipient: str, subject: str, text: str, html: str
 ) -> int:
     """Add a message to the outbox in the caller's transaction; returns its id.
 
-    The recipient is encrypted. A plain INSERT ... RETURNING (no ORM unit of work): this runs
-    in every sign request.
+    The recipient is encrypted. A plain INSERT ... RETURNING on the session's connection (no
+    ORM unit of work, the statement built once): this runs in every sign request.
     """
     cipher = current_app.extensions["petition.cipher"]
     now = utcnow()
-    return session.execute(
-        insert(OutboxMessage)
-        .values(
-            kind=kind,
-            recipient_enc=cipher.encrypt(recipient, "outbox.recipient"),
-            subject=subject,
-            body_text=text,
-            body_html=html,
-            status=OutboxStatus.PENDING,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .returning(OutboxMessage.id)
-    ).scalar_one()
+    return session.connection().execute(_INSERT_MESSAGE, {
+        "kind": kind,
+        "recipient_enc": cipher.encrypt(recipient, "outbox.recipient"),
+        "subject": subject,
+        "body_text": text,
+        "body_html": html,
+        "status": OutboxStatus.PENDING,
+        "next_attempt_at": now,
+        "created_at": now,
+    }).scalar_one()
 
 
 def dispatch_after_commit(message_ids: list[int]) -> None:

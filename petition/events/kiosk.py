@@ -346,6 +346,12 @@ def kiosk_sign() -> Response | tuple[str, int]:
         return _render_form(target, form, 400)
     signer = _signer(form, target.event.code)
     outcome = signing.sign(session, chosen, signer, request.remote_addr)
+    if outcome.refused:  # closed a moment ago: show why, with the typed details kept
+        session.rollback()
+        target = load_target(session, marker)
+        if target is None:
+            return _unavailable()
+        return _render_form(target, form, 409)
     if is_repeat(session, outcome, target.event.code, shown_at):
         session.rollback()
     else:

@@ -100,6 +100,14 @@ def campaign(slug: str) -> tuple[str, int]:
     return _render_campaign(campaign, form)
 
 
+def _note_closed(form: CampaignSignForm, demand: Demand) -> bool:
+    """Explain on the form that a ticked demand no longer takes signatures (True if so)."""
+    reason = services.closed_reason(demand)
+    if reason is not None:
+        form.demands.errors = [*form.demands.errors, f"{demand.title}: {reason}"]
+    return reason is not None
+
+
 @bp.post("/campaigns/<slug>/sign")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
 @limiter.limit(_sign_limit)
@@ -115,8 +123,7 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
         if demand is None:
             form.demands.errors = [*form.demands.errors, _("One of the ticked demands does not exist.")]
             valid = False
-        elif (reason := services.closed_reason(demand)) is not None:
-            form.demands.errors = [*form.demands.errors, f"{demand.title}: {reason}"]
+        elif _note_closed(form, demand):
             valid = False
         else:
             chosen.append(demand)
@@ -125,6 +132,13 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
         return _render_campaign(campaign, form, 400)
     session = get_session()
     outcome = services.sign(session, chosen, _signer(form), request.remote_addr)
+    if outcome.refused:  # closed a moment ago, after the campaign was loaded
+        session.rollback()
+        campaign = _load_campaign(slug)
+        for demand in services.public_demands(campaign):
+            if demand.id in outcome.refused:
+                _note_closed(form, demand)
+        return _render_campaign(campaign, form, 409)
     session.commit()
     dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
     return redirect(url_for("signing.campaign_signed", slug=campaign.slug), 303)
@@ -146,7 +160,7 @@ def campaign_counts_json(slug: str) -> Response:
 
 
 def _load_demand(slug: str) -> Demand:
-    """The published demand from the database, for a request that writes."""
+    """The published demand from the database, as it is now."""
     demand = services.get_public_demand(get_session(), slug)
     if demand is None:
         abort(404)
@@ -188,7 +202,7 @@ def petition(slug: str) -> str:
 @limiter.limit(_sign_limit)
 def petition_sign(slug: str) -> Response | tuple[str, int]:
     """Sign one demand."""
-    demand = _load_demand(slug)
+    demand = _shown_demand(slug)  # the INSERT checks again that it takes signatures
     form = PetitionSignForm()
     if services.closed_reason(demand) is not None:
         return _render_petition(demand, form, 409)
@@ -197,6 +211,9 @@ def petition_sign(slug: str) -> Response | tuple[str, int]:
         return _render_petition(demand, form, 400)
     session = get_session()
     outcome = services.sign(session, [demand], _signer(form), request.remote_addr)
+    if outcome.refused:  # closed a moment ago: say so from the database's own state
+        session.rollback()
+        return _render_petition(_load_demand(slug), form, 409)
     session.commit()
     dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
     return redirect(url_for("signing.petition_signed", slug=demand.slug), 303)

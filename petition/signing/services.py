@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from petition import mail
 from petition.crypto import DataCipher
-from petition.db import begin_write, insert_for
+from petition.db import begin_write
 from petition.links import public_url
 from petition.models import (
     Campaign,
@@ -23,6 +26,7 @@ from petition.models import (
     DemandStatus,
     Signature,
     SignatureStatus,
+    UTCDateTime,
     utcnow,
 )
 from petition.signing import counts, tokens
@@ -52,6 +56,7 @@ class SignOutcome:
     created: list[int] = field(default_factory=list)
     pending_again: list[int] = field(default_factory=list)
     already_confirmed: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)  # demand ids that stopped taking signatures
     message_id: int | None = None
 
 
@@ -117,55 +122,103 @@ def closed_reason(demand: Demand, now: datetime | None = None) -> str | None:
     return None
 
 
+def takes_signatures(now: Any) -> list[ColumnElement[bool]]:
+    """SQL conditions for "the demand (joined with its campaign) takes signatures at now",
+    the same rules as closed_reason()."""
+    return [
+        Demand.status == DemandStatus.OPEN,
+        Campaign.status == CampaignStatus.OPEN,
+        or_(Demand.opens_at.is_(None), Demand.opens_at <= now),
+        or_(Demand.closes_at.is_(None), Demand.closes_at > now),
+    ]
+
+
+_ROW = ("email_key", "email_domain_key", "name_enc", "email_enc", "postcode_enc", "country",
+        "contact_consent", "public_consent", "source", "ip_hash", "status", "emails_sent",
+        "created_at")
+
+
+@cache
+def _insert_if_open(dialect: str) -> Any:
+    """INSERT ... SELECT a new signature only while its demand takes signatures, at most one
+    per person and demand (ON CONFLICT DO NOTHING); built once, run with parameters.
+
+    The check and the insert are one statement: a demand closed a moment ago refuses at once,
+    even when the page the signer saw (or the display cache) still said open.
+    """
+    columns = Signature.__table__.c
+    values = [bindparam(f"v_{name}", type_=columns[name].type) for name in _ROW]
+    source = (
+        select(Demand.id, *values)
+        .join(Campaign, Campaign.id == Demand.campaign_id)
+        .where(Demand.id == bindparam("v_demand_id"),
+               *takes_signatures(bindparam("v_now", type_=UTCDateTime())))
+    )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(Signature)
+        .from_select(["demand_id", *_ROW], source)
+        .on_conflict_do_nothing(index_elements=["demand_id", "email_key"])
+        .returning(Signature.id)
+    )
+
+
 def sign(
     session: Session, demands: Sequence[Demand], signer: SignerInput, ip_address: str | None
 ) -> SignOutcome:
     """Sign each demand once per person (race-safe) and queue one email about all of them.
 
-    New signatures are inserted with ON CONFLICT DO NOTHING on (demand_id, email_key); for an
-    existing one the address gets the confirmation again (pending) or an "already signed" note
-    (confirmed), at most MAX_EMAILS_PER_SIGNATURE emails per signature. The caller commits.
+    The demands may come from the display cache (read only): whether each still takes
+    signatures is checked by the database in the same statement that inserts. New signatures
+    are inserted with ON CONFLICT DO NOTHING on (demand_id, email_key); for an existing one
+    the address gets the confirmation again (pending) or an "already signed" note
+    (confirmed), at most MAX_EMAILS_PER_SIGNATURE emails per signature. A demand that no
+    longer takes signatures is listed in outcome.refused: the caller then rolls back and
+    explains. Otherwise the caller commits.
     """
     begin_write(session)
     c = cipher()
     now = utcnow()
     email_key = c.email_key(signer.email)
     row = {
-        "email_key": email_key,
-        "email_domain_key": c.domain_key(signer.email),
-        "name_enc": c.encrypt(signer.name, "signature.name"),
-        "email_enc": c.encrypt(signer.email, "signature.email"),
-        "postcode_enc": c.encrypt(signer.postcode, "signature.postcode") if signer.postcode else None,
-        "country": signer.country,
-        "contact_consent": signer.contact_consent,
-        "public_consent": signer.public_consent,
-        "source": signer.source,
-        "ip_hash": c.ip_hash(ip_address),
-        "status": SignatureStatus.PENDING,
-        "emails_sent": 1,
-        "created_at": now,
+        "v_email_key": email_key,
+        "v_email_domain_key": c.domain_key(signer.email),
+        "v_name_enc": c.encrypt(signer.name, "signature.name"),
+        "v_email_enc": c.encrypt(signer.email, "signature.email"),
+        "v_postcode_enc": c.encrypt(signer.postcode, "signature.postcode") if signer.postcode else None,
+        "v_country": signer.country,
+        "v_contact_consent": signer.contact_consent,
+        "v_public_consent": signer.public_consent,
+        "v_source": signer.source,
+        "v_ip_hash": c.ip_hash(ip_address),
+        "v_status": SignatureStatus.PENDING,
+        "v_emails_sent": 1,
+        "v_created_at": now,
+        "v_now": now,
     }
+    insert = _insert_if_open(session.get_bind().dialect.name)
+    connection = session.connection()
     cap = int(current_app.config["MAX_EMAILS_PER_SIGNATURE"])
     outcome = SignOutcome()
     by_id: dict[int, Demand] = {}
     for demand in sorted(demands, key=lambda d: d.id):
-        stmt = (
-            insert_for(session, Signature)
-            .values(demand_id=demand.id, **row)
-            .on_conflict_do_nothing(index_elements=["demand_id", "email_key"])
-            .returning(Signature.id)
-        )
-        new_id = session.execute(stmt).scalar_one_or_none()
+        new_id = connection.execute(insert, {**row, "v_demand_id": demand.id}).scalar_one_or_none()
         if new_id is not None:
             outcome.created.append(new_id)
             by_id[new_id] = demand
             continue
         existing = session.scalars(
             select(Signature)
-            .where(Signature.demand_id == demand.id, Signature.email_key == email_key)
-            .with_for_update()
+            .join(Demand, Demand.id == Signature.demand_id)
+            .join(Campaign, Campaign.id == Demand.campaign_id)
+            .where(Signature.demand_id == demand.id, Signature.email_key == email_key,
+                   *takes_signatures(now))
+            .with_for_update(of=Signature)
         ).one_or_none()
-        if existing is None or existing.emails_sent >= cap:
+        if existing is None:
+            outcome.refused.append(demand.id)  # no new row and no old one: it is closed
+            continue
+        if existing.emails_sent >= cap:
             continue
         if existing.status == SignatureStatus.PENDING:
             outcome.pending_again.append(existing.id)
@@ -175,7 +228,7 @@ def sign(
             continue  # invalidated: say nothing
         existing.emails_sent += 1
         by_id[existing.id] = demand
-    if by_id:
+    if by_id and not outcome.refused:
         outcome.message_id = _queue_signing_email(session, signer.email, outcome, by_id)
     return outcome
 
