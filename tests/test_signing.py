@@ -64,6 +64,32 @@ def test_sign_several_demands_one_email(client, db, outbox):
     assert counts.get(db, campaign.demands[1].id).value == 0
 
 
+def test_each_signer_gets_their_own_links_in_the_same_email(client, db, outbox):
+    """The email is rendered once per list of demands; only the two links differ."""
+    import re
+
+    campaign = make_campaign(db, demands=2)
+    demand = campaign.demands[0]
+    sign_petition(client, demand, email="first@example.org")
+    sign_petition(client, demand, email="second@example.org")
+    first, second = outbox.messages()
+    links = re.compile(r"http://petition\.test/signatures/(?:confirm|withdraw)/[^\s\"<]+")
+    for part in ("plain", "html"):
+        a = first.get_body((part,)).get_content()
+        b = second.get_body((part,)).get_content()
+        assert links.findall(a) != links.findall(b) and len(links.findall(a)) >= 2
+        assert links.sub("LINK", a) == links.sub("LINK", b)
+        assert "\x00" not in a and "Demand number 1 (" in a
+    assert client.get(outbox.link(second, "confirm")).status_code == 200
+    assert [s.status for s in _signatures(db)] == [SignatureStatus.PENDING, SignatureStatus.CONFIRMED]
+    # A renamed demand is named in the next email at once (the title is part of the key).
+    demand.title = "A renamed demand"
+    campaign.title = "A renamed campaign"
+    db.commit()
+    sign_petition(client, demand, email="third@example.org")
+    assert "- A renamed demand (A renamed campaign)" in outbox.text(outbox.last())
+
+
 def test_confirm_is_idempotent(client, db, outbox):
     demand = make_campaign(db).demands[0]
     sign_petition(client, demand)

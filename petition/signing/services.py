@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from flask import current_app, render_template
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -233,21 +233,50 @@ def sign(
     return outcome
 
 
+class Listed(NamedTuple):
+    """A demand as the signing email lists it."""
+
+    title: str
+    campaign_title: str
+
+
+# Where each signer's own links go in the rendered email (no title can hold a NUL).
+_CONFIRM_HOLE = "\x00confirm-url\x00"
+_WITHDRAW_HOLE = "\x00withdraw-url\x00"
+
+
+@lru_cache(maxsize=256)
+def _signing_email_bodies(
+    locale: str, max_age_days: int, to_confirm: tuple[Listed, ...], already: tuple[Listed, ...]
+) -> tuple[str, str]:
+    """The signing email's text and HTML with holes for the links, rendered once per language
+    and list of demands: everything in them but the two links is the same for every signer
+    (and no signer's data is in them)."""
+    context = {
+        "to_confirm": to_confirm,
+        "already": already,
+        "confirm_url": _CONFIRM_HOLE if to_confirm else None,
+        "withdraw_url": _WITHDRAW_HOLE,
+        "max_age_days": max_age_days,
+    }
+    return (render_template("mail/signing.txt", **context),
+            render_template("mail/signing.html", **context))
+
+
 def _queue_signing_email(
     session: Session, email: str, outcome: SignOutcome, by_id: dict[int, Demand]
 ) -> int:
-    to_confirm = outcome.created + outcome.pending_again
-    context = {
-        "to_confirm": [by_id[i] for i in sorted(to_confirm, key=lambda i: by_id[i].ordinal)],
-        "already": [by_id[i] for i in sorted(outcome.already_confirmed, key=lambda i: by_id[i].ordinal)],
-        "confirm_url": public_url("signing.confirm", token=tokens.make(tokens.CONFIRM, to_confirm))
-        if to_confirm
-        else None,
-        "withdraw_url": public_url("signing.withdraw", token=tokens.make(tokens.WITHDRAW, list(by_id))),
-        "max_age_days": current_app.config["CONFIRM_MAX_AGE_DAYS"],
-        "petition_url": lambda d: public_url("signing.petition", slug=d.slug),
-    }
+    to_confirm = sorted(outcome.created + outcome.pending_again, key=lambda i: by_id[i].ordinal)
+    already = sorted(outcome.already_confirmed, key=lambda i: by_id[i].ordinal)
+    text, html = _signing_email_bodies(
+        str(get_locale() or ""),
+        int(current_app.config["CONFIRM_MAX_AGE_DAYS"]),
+        tuple(Listed(by_id[i].title, by_id[i].campaign.title) for i in to_confirm),
+        tuple(Listed(by_id[i].title, by_id[i].campaign.title) for i in already),
+    )
+    links = {_WITHDRAW_HOLE: public_url("signing.withdraw", token=tokens.make(tokens.WITHDRAW, list(by_id)))}
     if to_confirm:
+        links[_CONFIRM_HOLE] = public_url("signing.confirm", token=tokens.make(tokens.CONFIRM, to_confirm))
         kind = "confirm"
         subject = ngettext(
             "Please confirm your signature", "Please confirm your %(num)d signatures",
@@ -256,14 +285,9 @@ def _queue_signing_email(
     else:
         kind = "already-signed"
         subject = _("You have already signed")
-    return mail.enqueue(
-        session,
-        kind=kind,
-        recipient=email,
-        subject=subject,
-        text=render_template("mail/signing.txt", **context),
-        html=render_template("mail/signing.html", **context),
-    )
+    for hole, url in links.items():  # URLs of URL-safe characters: the same escaped or not
+        text, html = text.replace(hole, url), html.replace(hole, url)
+    return mail.enqueue(session, kind=kind, recipient=email, subject=subject, text=text, html=html)
 
 
 def confirm(session: Session, signature_ids: list[int]) -> list[Signature]:
