@@ -9,10 +9,13 @@ count.json body. A page view or a poll then mostly costs no database query, and 
 sees at most one such read per demand per second per process, however many people watch and
 however many app hosts serve them.
 
-Only what is shown is cached. Writes never use it: signing loads the demand from the database
-again, so a demand closed a moment ago refuses signatures even while a page still shows its
-form. Misses (unknown slugs) are not cached, and the cache holds at most DISPLAY_CACHE_SIZE
-entries, so nobody can fill memory by asking for made-up addresses.
+Only what is shown is cached, and the petition page itself (page(): rendered once, with each
+visitor's CSRF token put back in). Writes never trust it: the sign POST shows and emails the
+cached demand, but the INSERT checks in the database that the demand takes signatures
+(services.sign), so a demand closed a moment ago refuses signatures even while a page still
+shows its form. Misses (unknown slugs) are not cached, and the caches hold at most
+DISPLAY_CACHE_SIZE and PAGE_CACHE_SIZE entries, so nobody can fill memory by asking for
+made-up addresses.
 """
 
 from __future__ import annotations
