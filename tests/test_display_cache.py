@@ -366,3 +366,37 @@ def test_cached_page_still_shows_a_visitors_notice(cached_app: Flask) -> None:
     assert "A notice for this visitor only" not in client.get(page).text  # shown once
     assert "A notice for this visitor only" not in cached_app.test_client().get(page).text
 
+
+
+def test_campaign_page_is_cached_with_each_visitors_token(
+    cached_app: Flask, clock: Clock, outbox  # noqa: ANN001
+) -> None:
+    with session_of(cached_app) as session:
+        campaign = make_campaign(session, demands=3)
+        slug, ids = campaign.slug, [d.id for d in campaign.demands]
+    page = f"/campaigns/{slug}?src=rally"
+    first, second = cached_app.test_client(), cached_app.test_client()
+    html_1 = first.get(page).text
+    with statements(cached_app) as sql:
+        html_2 = second.get(page).text
+    assert sql == []  # campaign, counts and page all from the cache
+    token_1, token_2 = _token(html_1), _token(html_2)
+    assert token_1 != token_2 and html_1.replace(token_1, "T") == html_2.replace(token_2, "T")
+    assert 'name="src" type="hidden" value="rally"' in html_2
+
+    # Signing from the cached page: the INSERT checks the database, the email names both.
+    response = second.post(f"/campaigns/{slug}/sign", data={
+        "csrf_token": token_2, "demands": [str(ids[0]), str(ids[2])], **signer()})
+    assert response.status_code == 303
+    assert "Demand number 1" in outbox.text(outbox.last()) and "Demand number 3" in outbox.text(outbox.last())
+    assert second.get(outbox.link(outbox.last(), "confirm")).status_code == 200
+    # This process forgot those counts: the campaign page shows them at once.
+    html = second.get(f"/campaigns/{slug}").text
+    assert html.count('<span class="count-value" data-count>1</span>') == 2
+
+    with session_of(cached_app) as session:  # closed behind the app: the page catches up
+        session.execute(update(Demand).where(Demand.id == ids[1]).values(status=DemandStatus.CLOSED))
+        session.commit()
+    assert f'id="demands-{ids[1]}"' in second.get(page).text  # within the second
+    clock.now += 2
+    assert f'id="demands-{ids[1]}"' not in second.get(page).text

@@ -71,8 +71,7 @@ class DisplayCache:
             return value
         value = load()  # outside the lock: a slow query must not block other keys
         if value is not None:
-            with self._lock:
-                self._cache[key] = value
+            self.put(key, value)
         return value
 
     def peek(self, key: Hashable) -> Any:
@@ -81,6 +80,12 @@ class DisplayCache:
             return None
         with self._lock:
             return self._cache.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep value for key (a no-op when the cache is off)."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache[key] = value
 
     def pop(self, key: Hashable) -> None:
         """Forget key, if cached."""
@@ -156,6 +161,34 @@ def public_demand(slug: str) -> Demand | None:
             return services.get_public_demand(session, slug)
 
     return cache().get(("demand", slug), load)
+
+
+def public_campaign(slug: str) -> Campaign | None:
+    """A published campaign with all its demands loaded, to show, or None; never for writing."""
+
+    def load() -> Campaign | None:
+        with _reading() as session:
+            campaign = services.get_public_campaign(session, slug)
+            for demand in campaign.demands if campaign else ():
+                _ = demand.campaign  # load it now (identity map): read after the session closes
+            return campaign
+
+    return cache().get(("campaign", slug), load)
+
+
+def counts_of(demand_ids: list[int]) -> dict[int, counts.Count]:
+    """The counts to show of several demands (at most DISPLAY_CACHE_SECONDS old), with one
+    query for all those not cached."""
+    store = cache()
+    found = {i: store.peek(("count", i)) for i in demand_ids}
+    missing = [i for i, value in found.items() if value is None]
+    if missing:
+        with _reading() as session:
+            loaded = counts.get_many(session, missing)
+        for i in missing:
+            found[i] = loaded[i]
+            store.put(("count", i), loaded[i])
+    return found
 
 
 def count(demand_id: int) -> counts.Count:

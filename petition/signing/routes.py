@@ -78,6 +78,14 @@ def _load_campaign(slug: str) -> Campaign:
     return campaign
 
 
+def _shown_campaign(slug: str) -> Campaign:
+    """The published campaign to show (from the display cache: read only, maybe 1 s old)."""
+    campaign = display.public_campaign(slug)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
 def _render_campaign(campaign: Campaign, form: CampaignSignForm, status: int = 200) -> tuple[str, int]:
     demands = services.public_demands(campaign)
     open_ids = [d.id for d in demands if services.closed_reason(d) is None]
@@ -86,18 +94,22 @@ def _render_campaign(campaign: Campaign, form: CampaignSignForm, status: int = 2
         campaign=campaign,
         demands=demands,
         open_ids=open_ids,
-        counts=counts.get_many(get_session(), [d.id for d in demands]),
+        counts=display.counts_of([d.id for d in demands]),
         form=form,
         closed_reason=services.closed_reason,
     ), status
 
 
 @bp.get("/campaigns/<slug>")
-def campaign(slug: str) -> tuple[str, int]:
+def campaign(slug: str) -> str:
     """A campaign with its listed demands, counts and a multi-demand sign form."""
-    campaign = _load_campaign(slug)
-    form = CampaignSignForm(src=request.args.get("src"))
-    return _render_campaign(campaign, form)
+    campaign = _shown_campaign(slug)
+    src = clean_source(request.args.get("src"))
+    shown = display.counts_of([d.id for d in services.public_demands(campaign)])
+    return display.page(
+        ("campaign", campaign, src, tuple(shown.items())),
+        lambda: _render_campaign(campaign, CampaignSignForm(src=src))[0],
+    )
 
 
 def _note_closed(form: CampaignSignForm, demand: Demand) -> bool:
@@ -113,7 +125,7 @@ def _note_closed(form: CampaignSignForm, demand: Demand) -> bool:
 @limiter.limit(_sign_limit)
 def campaign_sign(slug: str) -> Response | tuple[str, int]:
     """Sign the ticked demands of a campaign at once (one email for all)."""
-    campaign = _load_campaign(slug)
+    campaign = _shown_campaign(slug)  # the INSERT checks again that each takes signatures
     form = CampaignSignForm()
     by_id = {d.id: d for d in services.public_demands(campaign)}
     valid = form.validate_on_submit()
@@ -132,7 +144,7 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
         return _render_campaign(campaign, form, 400)
     session = get_session()
     outcome = services.sign(session, chosen, _signer(form), request.remote_addr)
-    if outcome.refused:  # closed a moment ago, after the campaign was loaded
+    if outcome.refused:  # closed a moment ago: say so from the database's own state
         session.rollback()
         campaign = _load_campaign(slug)
         for demand in services.public_demands(campaign):
@@ -147,7 +159,7 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
 @bp.get("/campaigns/<slug>/signed")
 def campaign_signed(slug: str) -> str:
     """The same "check your email" page after every submission."""
-    return render_template("signing/signed.html", campaign=_load_campaign(slug), demand=None)
+    return render_template("signing/signed.html", campaign=_shown_campaign(slug), demand=None)
 
 
 @bp.get("/campaigns/<slug>/counts.json")
