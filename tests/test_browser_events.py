@@ -245,7 +245,7 @@ def _kiosk_setup(server: Server, site: Site) -> tuple[str, int, str]:
         make_organiser(db, email=email, password=PASSWORD, campaign=campaign, role="owner")
         event = events.create_event(db, campaign, events.EventInput(
             name=f"Stall {n}", date=dt.date(2026, 12, 5), code=code,
-            demand_id=campaign.demands[0].id))
+            demand_id=campaign.demands[0].id), organiser_id=None)
         db.commit()
         return email, event.id, code
 

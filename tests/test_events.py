@@ -23,7 +23,8 @@ DAY = dt.date(2026, 12, 5)
 def add_event(db, campaign, *, name="Stall", code="", demand=None, date=DAY):  # noqa: ANN001, ANN201
     """An event made through the service, committed."""
     event = services.create_event(db, campaign, services.EventInput(
-        name=name, date=date, code=code, demand_id=demand.id if demand else None))
+        name=name, date=date, code=code, demand_id=demand.id if demand else None),
+        organiser_id=None)
     db.commit()
     return event
 
@@ -192,7 +193,7 @@ def test_service_refuses_a_demand_of_another_campaign(db, campaign):
     other = make_campaign(db, title="Other campaign", demands=1)
     with pytest.raises(services.EventError) as error:
         services.create_event(db, campaign, services.EventInput(
-            name="x", date=DAY, demand_id=other.demands[0].id))
+            name="x", date=DAY, demand_id=other.demands[0].id), organiser_id=None)
     assert error.value.field == "demand_id"
 
 
@@ -201,7 +202,8 @@ def test_concurrent_duplicate_code_is_an_event_error(db, campaign, monkeypatch):
     # As if another request took the code between the check and the insert.
     monkeypatch.setattr(services, "_check", lambda *args: "race")
     with pytest.raises(services.EventError) as error:
-        services.create_event(db, campaign, services.EventInput(name="x", date=DAY))
+        services.create_event(db, campaign, services.EventInput(name="x", date=DAY),
+                              organiser_id=None)
     assert error.value.field == "code"
     db.rollback()
     assert [e.code for e in _events(db)] == ["race"]

@@ -61,7 +61,7 @@ def add_event(db: Session, campaign: Campaign, name: str, code: str,
               demand_id: int | None = None) -> Event:
     """An event made through the service, committed."""
     event = events.create_event(db, campaign, events.EventInput(
-        name=name, date=dt.date(2026, 12, 5), code=code, demand_id=demand_id))
+        name=name, date=dt.date(2026, 12, 5), code=code, demand_id=demand_id), organiser_id=None)
     db.commit()
     return event
 

@@ -37,7 +37,7 @@ def event(db, campaign, demand):  # noqa: ANN001, ANN201
     """An event whose links lead to the first demand."""
     made = services.create_event(db, campaign, services.EventInput(
         name="Stall at Alexanderplatz", date=dt.date(2026, 12, 5), code=CODE,
-        demand_id=demand.id))
+        demand_id=demand.id), organiser_id=None)
     db.commit()
     return made
 
@@ -447,7 +447,7 @@ def test_online_source_named_paper_is_still_online(client, db, demand, outbox, r
 
 def test_campaign_event_asks_for_the_petition(owner, db, campaign):
     event = services.create_event(db, campaign, services.EventInput(
-        name="Rally", date=dt.date(2026, 12, 6), code="rally"))
+        name="Rally", date=dt.date(2026, 12, 6), code="rally"), organiser_id=None)
     db.commit()
     path = f"/organiser/campaigns/{campaign.slug}/events/{event.id}/paper"
     page = owner.get(path).text

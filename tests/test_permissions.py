@@ -73,7 +73,7 @@ def arena(app: Flask, db) -> Arena:
                          row_count=0)
     event = create_event(db, campaign, EventInput(
         name="Stall", date=dt.date(2026, 12, 5), code="perm-stall",
-        demand_id=campaign.demands[0].id))
+        demand_id=campaign.demands[0].id), organiser_id=None)
     db.commit()
     values: dict[str, object] = {
         "slug": campaign.slug,

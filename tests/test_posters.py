@@ -82,7 +82,7 @@ def event(db, campaign):  # noqa: ANN001, ANN201
     """An event whose links lead to the first demand."""
     made = services.create_event(db, campaign, services.EventInput(
         name="Stall at Alexanderplatz", date=dt.date(2026, 12, 5), code="stall-alex",
-        demand_id=campaign.demands[0].id))
+        demand_id=campaign.demands[0].id), organiser_id=None)
     db.commit()
     return made
 
@@ -256,7 +256,7 @@ def test_event_poster_encodes_short_link(owner, campaign, event):
 
 def test_campaign_event_poster(owner, db, campaign):
     event = services.create_event(db, campaign, services.EventInput(
-        name="Rally", date=dt.date(2026, 12, 6), code="rally"))
+        name="Rally", date=dt.date(2026, 12, 6), code="rally"), organiser_id=None)
     db.commit()
     data = _pdf(owner.get(f"/organiser/campaigns/{campaign.slug}/events/posters/{event.id}.pdf"))
     assert campaign.title in page_text(data)
@@ -298,7 +298,7 @@ def test_sheet_pages_number_on(owner, campaign, event):
 
 def test_sheet_of_campaign_event_needs_a_demand(owner, db, campaign):
     event = services.create_event(db, campaign, services.EventInput(
-        name="Rally", date=dt.date(2026, 12, 6), code="rally"))
+        name="Rally", date=dt.date(2026, 12, 6), code="rally"), organiser_id=None)
     db.commit()
     path = f"/organiser/campaigns/{campaign.slug}/events/sheets/{event.id}.pdf"
     assert owner.get(path).status_code == 400

@@ -225,7 +225,8 @@ def test_qr_code_carries_the_source_of_the_screen_url(client, db, campaign, whic
 def test_link_under_the_qr_code_is_the_event_short_link(client, db, campaign):
     demand = campaign.demands[0]
     events.create_event(db, campaign, events.EventInput(
-        name="Hall", date=signing.utcnow().date(), code="hall-7", demand_id=demand.id))
+        name="Hall", date=signing.utcnow().date(), code="hall-7", demand_id=demand.id),
+        organiser_id=None)
     db.commit()
     page = client.get(f"/petitions/{demand.slug}/screen?src=hall-7").text
     assert '<span class="screen-link">petition.test/e/hall-7</span>' in page

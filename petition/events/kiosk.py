@@ -18,6 +18,7 @@ A form submitted twice (a double tap, a replayed POST) signs once and sends one 
   repeat, and its transaction (the extra email included) is rolled back.
 
 Leaving kiosk mode needs the email and password of an owner or editor of the campaign.
+Starting and leaving it are recorded in the audit log (petition/organiser/kiosk_mode.py).
 """
 
 from __future__ import annotations
@@ -380,14 +381,13 @@ def kiosk_exit() -> Response | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         # Imported here: importing petition.organiser loads its views, which import this module.
-        from petition.organiser.accounts import authenticate
+        from petition.organiser.kiosk_mode import end_kiosk
 
         session = get_session()
-        organiser = authenticate(session, form.email.data, form.password.data)
-        campaign = session.get(Campaign, marker.campaign_id)
-        # A deleted campaign has nothing left to protect: any organiser may end its kiosk.
-        if organiser is not None and (campaign is None
-                                      or can_end_kiosk(session, organiser.id, campaign.id)):
+        ended = end_kiosk(session, marker, form.email.data, form.password.data)
+        if ended is not None:
+            organiser, campaign = ended
+            session.commit()  # the audit entry
             flask_session.clear()
             login_user(organiser)
             flash(_("Kiosk mode has ended and you are logged in again."))

@@ -126,8 +126,27 @@ def _flush(session: Session) -> None:
         raise EventError("code", _("This code is already used by another event.")) from exc
 
 
-def create_event(session: Session, campaign: Campaign, data: EventInput) -> Event:
-    """Add an event to the campaign (raises EventError)."""
+def audit_detail(event: Event) -> dict[str, object]:
+    """How the audit log names an event: id, code and name (never anything of a signer)."""
+    return {"event_id": event.id, "event": event.code, "name": event.name}
+
+
+def _audit(
+    session: Session, event: Event, organiser_id: int | None, action: str,
+    extra: dict[str, object] | None = None,
+) -> None:
+    """Add the event's audit entry in the caller's transaction."""
+    # Imported here: importing petition.organiser loads its views, which import this module.
+    from petition.organiser import audit
+
+    audit.record(session, campaign_id=event.campaign_id, organiser_id=organiser_id,
+                 action=action, detail={**audit_detail(event), **(extra or {})})
+
+
+def create_event(
+    session: Session, campaign: Campaign, data: EventInput, *, organiser_id: int | None
+) -> Event:
+    """Add an event to the campaign and audit it (raises EventError); the caller commits."""
     begin_write(session)
     code = _check(session, campaign, data, None)
     event = Event(
@@ -136,16 +155,31 @@ def create_event(session: Session, campaign: Campaign, data: EventInput) -> Even
     )
     session.add(event)
     _flush(session)
+    _audit(session, event, organiser_id, "event.create")
     return event
 
 
-def update_event(session: Session, campaign: Campaign, event: Event, data: EventInput) -> None:
-    """Change an event's details or code (raises EventError)."""
+def update_event(
+    session: Session, campaign: Campaign, event: Event, data: EventInput, *,
+    organiser_id: int | None,
+) -> list[str]:
+    """Change an event's details or code; returns the changed fields (audited if any).
+
+    Raises EventError; the caller commits.
+    """
     begin_write(session)
     code = _check(session, campaign, data, event)
-    event.name, event.date, event.place = data.name, data.date, data.place
-    event.code, event.demand_id = code, data.demand_id
-    _flush(session)
+    values: dict[str, object] = {"name": data.name, "date": data.date, "place": data.place,
+                                 "code": code, "demand_id": data.demand_id}
+    changed = [name for name, value in values.items() if getattr(event, name) != value]
+    before = {name: getattr(event, name) for name in ("name", "code") if name in changed}
+    for name in changed:
+        setattr(event, name, values[name])
+    if changed:
+        _flush(session)
+        _audit(session, event, organiser_id, "event.edit",
+               {"fields": changed, **({"from": before} if before else {})})
+    return changed
 
 
 def event_target(event: Event) -> Target | None:

@@ -1,11 +1,11 @@
-"""Campaign events: list (all members), create and edit (owners and editors)."""
+"""Campaign events: list (all members), create and edit (owners and editors; audited)."""
 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_login import login_required
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from petition.db import get_session
@@ -59,10 +59,12 @@ def _save(campaign: Campaign, role: str, form: EventForm, event: Event | None) -
         session = get_session()
         try:
             if event is None:
-                event = services.create_event(session, campaign, data)
+                event = services.create_event(session, campaign, data,
+                                              organiser_id=current_user.id)
                 flash(_("The event %(name)s was added.", name=event.name))
             else:
-                services.update_event(session, campaign, event, data)
+                services.update_event(session, campaign, event, data,
+                                      organiser_id=current_user.id)
                 flash(_("The event %(name)s was saved.", name=event.name))
         except services.EventError as exc:
             session.rollback()
