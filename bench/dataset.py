@@ -62,12 +62,15 @@ def server_env(url: str, instance: Path, public_url: str = "http://127.0.0.1:500
     return env
 
 
-def fresh_database(kind: str, tmp: Path, pg_url: str) -> str:
-    """Create an empty database and migrate it with `flask init-db`; returns its URL."""
+def fresh_database(kind: str, tmp: Path, pg_url: str, suffix: str = "") -> str:
+    """Create an empty database and migrate it with `flask init-db`; returns its URL.
+
+    suffix names a second one beside it (PostgreSQL: the database name + suffix)."""
     if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+        url = f"sqlite:///{tmp / f'bench{suffix}.sqlite3'}"
     else:
-        url = pg_url
+        parsed = make_url(pg_url)
+        url = parsed.set(database=f"{parsed.database}{suffix}").render_as_string(hide_password=False)
         _recreate_pg(url)
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "petition", "init-db"],
@@ -77,7 +80,7 @@ def fresh_database(kind: str, tmp: Path, pg_url: str) -> str:
     return url
 
 
-def _recreate_pg(url: str) -> None:
+def _recreate_pg(url: str, create: bool = True) -> None:
     """DROP and CREATE the benchmark database (never a test* database)."""
     import psycopg
 
@@ -89,7 +92,18 @@ def _recreate_pg(url: str) -> None:
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url: str) -> None:
+    """Remove a database made by fresh_database (PostgreSQL database or SQLite file)."""
+    if url.startswith("sqlite"):
+        path = Path(make_url(url).database or "")
+        for extra in ("", "-wal", "-shm"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+    else:
+        _recreate_pg(url, create=False)
 
 
 def pg_version(url: str) -> str | None:

@@ -372,9 +372,11 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         f"count.json pollers; confirm is {s['rounds']} round(s) of {s['links']:,} links per "
         "layout (hot: all on one demand; spread: client i always on demand i of 64); growth "
         f"compares {_size(s['growth'][0])} with {_size(s['growth'][1])} confirmed signatures on "
-        "the measured demand (bulk-loaded with COPY / one executemany transaction, then "
-        f"`VACUUM ANALYZE` on PostgreSQL), best of {s.get('growth_rounds', 1)} runs of "
-        f"{s.get('growth_s')} s on each side. Before every measured load the runner waits (at "
+        "the measured demand: the many-signature side is a second database with the same seed, "
+        "bulk-loaded (COPY / one executemany transaction; both then `VACUUM ANALYZE` on "
+        "PostgreSQL) and served by a second gunicorn with the same config; best of "
+        f"{s.get('growth_rounds', 1)} runs of {s.get('growth_s')} s on each side, the runs "
+        "alternating between the two servers. Before every measured load the runner waits (at "
         "most 20 s) for the machine to be nearly idle (85% idle over one second). Raw JSON: `bench/results/` "
         "(git-ignored).",
         "",
