@@ -157,12 +157,21 @@ def _row(name: str, res: dict[str, Any] | None, *, rate_key: str = "rps", unit: 
     ]
 
 
+def _rounds(res: dict[str, Any], how: str = "") -> str:
+    """"best of 3: a, b, c" for a result kept as the best of several runs."""
+    runs = res.get("rounds_rps") or []
+    if len(runs) < 2:
+        return ""
+    return f"best of {len(runs)}{' ' + how if how else ''}: " + ", ".join(f"{x:,.0f}" for x in runs)
+
+
 def rows_for(r: dict[str, Any]) -> list[list[str]]:
     """One database's table rows."""
     base = r.get("baseline") or {}
     rows = [
         _row("baseline (hello), 64 conn", base.get("c64")),
-        _row("baseline (hello), 256 conn", base.get("c256")),
+        _row("baseline (hello), 256 conn", base.get("c256"),
+             note=_rounds(base.get("c256") or {}, "alternating with count.json")),
         _row("baseline via the Python client, 64", base.get("python_c64"),
              note="the sign load's client on hello: its own ceiling"),
     ]
@@ -171,7 +180,8 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
                      note=f"{page.get('body_bytes', 0):,} bytes of HTML per page"
                      if page and page.get("body_bytes") else ""))
     count = r.get("count") or {}
-    rows.append(_row("count.json, 256 pollers", count.get("alone")))
+    rows.append(_row("count.json, 256 pollers", count.get("alone"),
+                     note=_rounds(count.get("alone") or {}, "alternating with the baseline")))
     rows.append(_row("count.json, 256 pollers while signing", count.get("while_signing"),
                      per=None))
     sd = count.get("sign_during")
@@ -210,15 +220,10 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
         if not g:
             continue
         n = _size(g["demand_signatures"])
-
-        def rounds(res: dict[str, Any]) -> str:
-            runs = res.get("rounds_rps") or []
-            return f"best of {len(runs)}: " + ", ".join(f"{x:,.0f}" for x in runs) if len(runs) > 1 else ""
-
-        rows.append(_row(f"growth: count.json, {n} signatures", g["count"], note=rounds(g["count"])))
+        rows.append(_row(f"growth: count.json, {n} signatures", g["count"], note=_rounds(g["count"])))
         rows.append(_row(f"growth: page, {n} signatures", g["page"],
                          note="; ".join(x for x in (
-                             f"{g['database_signatures']:,} rows in signatures", rounds(g["page"])) if x)))
+                             f"{g['database_signatures']:,} rows in signatures", _rounds(g["page"])) if x)))
     ex = r.get("export") or {}
     for run in ex.get("runs") or []:
         rows.append([f"export CSV, {_size(run.get('signatures'))} signatures",
@@ -377,7 +382,10 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "PostgreSQL) and served by a second gunicorn with the same config; best of "
         f"{s.get('growth_rounds', 1)} runs of {s.get('growth_s')} s on each side, the runs "
         "alternating between the two servers. Before every measured load the runner waits (at "
-        "most 20 s) for the machine to be nearly idle (85% idle over one second). Raw JSON: `bench/results/` "
+        "most 20 s) for the machine to be nearly idle (85% idle over one second). count.json "
+        "alone and the baseline at 256 connections are the best of "
+        f"{s.get('pair_rounds', 1)} runs each, alternating between the app and the baseline "
+        "server (both up), since their ratio is a target. Raw JSON: `bench/results/` "
         "(git-ignored).",
         "",
     ]
