@@ -379,7 +379,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         f"compares {_size(s['growth'][0])} with {_size(s['growth'][1])} confirmed signatures on "
         "the measured demand: the many-signature side is a second database with the same seed, "
         "bulk-loaded (COPY / one executemany transaction; both then `VACUUM ANALYZE` on "
-        "PostgreSQL) and served by a second gunicorn with the same config; best of "
+        "PostgreSQL); each side is served by a freshly started gunicorn with the same config; best of "
         f"{s.get('growth_rounds', 1)} runs of {s.get('growth_s')} s on each side, the runs "
         "alternating between the two servers. Before every measured load the runner waits (at "
         "most 20 s) for the machine to be nearly idle (85% idle over one second). count.json "

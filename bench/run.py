@@ -208,7 +208,7 @@ class Bench:
         if self.args.profile and wanted("sign"):
             self.profile(server)
         if wanted("growth"):
-            self.growth(server)
+            self.growth()
 
     def confirm(self, server: Server) -> None:
         """Confirmation links from 64 clients: all on one demand vs one demand per client."""
@@ -277,12 +277,13 @@ class Bench:
             **pyspy.summarise(raw),
         }
 
-    def growth(self, server: Server) -> None:
+    def growth(self) -> None:
         """count.json and the petition page with few vs many signatures in the database.
 
-        The many-signature side is a second database (the same seed, then bulk-loaded) served
-        by a second gunicorn; the runs alternate between the two servers (ABBA...), so a slow
-        phase of a shared machine hits both sides alike instead of whichever ran first.
+        The many-signature side is a second database (the same seed, then bulk-loaded); each
+        side gets a freshly started gunicorn, and the runs alternate between the two servers
+        (ABA...), so a slow phase of a shared machine hits both sides alike instead of
+        whichever ran first.
         """
         small, large = self.mode["growth"]
         slug = self.seed.growth_slug
@@ -305,9 +306,13 @@ class Bench:
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {
             (label, what): [] for label in ("small", "large") for what in paths}
         try:
-            with Server("petition:create_app()", dataset.server_env(url, instance),
-                        self.tmp / "server-growth.log") as many:
-                sides = {"small": server, "large": many}
+            # Two fresh servers: the main one has served every workload by now, and an older
+            # process (bigger heap, more for the GC to walk) would make its side look slower.
+            with Server("petition:create_app()", dataset.server_env(self.url, instance),
+                        self.tmp / "server-growth-few.log") as few, \
+                 Server("petition:create_app()", dataset.server_env(url, instance),
+                        self.tmp / "server-growth-many.log") as many:
+                sides = {"small": few, "large": many}
                 for label in sides:
                     self.log(f"growth: {label} ({totals[label]:,} signatures in the database)")
                 for round_ in range(self.mode["growth_rounds"]):
