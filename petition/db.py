@@ -117,6 +117,11 @@ def begin_write(session: Session) -> None:
 
 def insert_for(session: Session, table: Any) -> Any:
     """A dialect-specific INSERT supporting ON CONFLICT (SQLite and PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
+    return dialect_insert(session.get_bind().dialect.name, table)
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """insert_for() by dialect name, for statements built once per dialect."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

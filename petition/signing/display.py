@@ -193,12 +193,7 @@ def counts_of(demand_ids: list[int]) -> dict[int, counts.Count]:
 
 def count(demand_id: int) -> counts.Count:
     """The demand's count to show (at most DISPLAY_CACHE_SECONDS old)."""
-
-    def load() -> counts.Count:
-        with _reading() as session:
-            return counts.get(session, demand_id)
-
-    return cache().get(("count", demand_id), load) or counts.Count(0, None)
+    return counts_of([demand_id])[demand_id]
 
 
 def forget(*demands: Demand) -> None:

@@ -12,12 +12,11 @@ from flask import current_app, render_template
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from petition import mail
 from petition.crypto import DataCipher
-from petition.db import begin_write
+from petition.db import begin_write, dialect_insert
 from petition.links import public_url
 from petition.models import (
     Campaign,
@@ -154,9 +153,8 @@ def _insert_if_open(dialect: str) -> Any:
         .where(Demand.id == bindparam("v_demand_id"),
                *takes_signatures(bindparam("v_now", type_=UTCDateTime())))
     )
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(Signature)
+        dialect_insert(dialect, Signature)
         .from_select(["demand_id", *_ROW], source)
         .on_conflict_do_nothing(index_elements=["demand_id", "email_key"])
         .returning(Signature.id)
