@@ -48,6 +48,8 @@ class Load:
             raise RuntimeError(f"{self.cmd} failed ({self.proc.returncode}):\n{err[-2000:]}")
         if self.kind == "wrk":
             return {**_parse_wrk(out), **self.meta}
+        if self.kind == "wrk-sign":
+            return {**_parse_wrk_sign(out), **self.meta}
         return {**json.loads(out.strip().splitlines()[-1]), **self.meta}
 
 
@@ -67,6 +69,28 @@ def _parse_wrk(out: str) -> dict[str, Any]:
         "latency_ms": {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()},
         "bytes_per_response": round(raw["bytes"] / requests) if requests else None,
         "errors": {"total": sum(errors.values()), **errors},
+    }
+
+
+def _parse_wrk_sign(out: str) -> dict[str, Any]:
+    """sign.lua's summary in the shape of bench/load.py's sign result."""
+    line = next((x for x in out.splitlines() if x.startswith("WRKSIGN ")), None)
+    if line is None:
+        raise RuntimeError(f"no result from wrk (sign.lua):\n{out[-2000:]}")
+    raw = json.loads(line[len("WRKSIGN "):])
+    seconds = raw["duration_us"] / 1e6
+    requests = raw["requests"]
+    return {
+        "loader": "wrk",
+        "duration_s": round(seconds, 3),
+        "requests": requests,
+        "rps": round(requests / seconds, 1) if seconds else None,
+        "signatures": raw["signatures"],
+        "signatures_per_s": round(raw["signatures"] / seconds, 1) if seconds else None,
+        "latency_ms": raw["latency_ms"],
+        "bytes_per_response": round(raw["bytes"] / requests) if requests else None,
+        "errors": {"total": sum(raw["errors"].values()), **raw["errors"]},
+        "statuses": raw["statuses"],
     }
 
 
@@ -95,9 +119,26 @@ def paths(base: str, file: Path, *, connections: int, duration: float, loader: s
     return Load(cmd, "python", duration + 60)
 
 
+def sign_warmup(base: str, slug: str, *, concurrency: int, seconds: float, tag: str) -> None:
+    """Untimed signatures through wrk before a measured sign load (one per connection, within
+    `seconds`): every worker has its imports, templates and database pool warm."""
+    cmd = [wrk_path() or "wrk", "-t", str(concurrency), "-c", str(concurrency),
+           "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
+           "-s", str(WRK_DIR / "sign.lua"), base, "--", slug, tag, "1"]
+    _parse_wrk_sign(subprocess.run(cmd, capture_output=True, text=True, check=True,
+                                   timeout=seconds + 30).stdout)
+
+
 def sign(base: str, slug: str, *, concurrency: int, duration: float, max_signatures: int,
-         warmup: int, tag: str) -> Load:
-    """The sign form flow from bench/load.py (wrk cannot carry a cookie per client)."""
+         warmup: int, tag: str, loader: str) -> Load:
+    """The sign form flow: wrk with bench/wrk/sign.lua (one connection per thread, so each
+    thread is one supporter with its own cookie) or bench/load.py; the same request mix."""
+    if loader == "wrk":  # (its warm-up is sign_warmup(), run before the measurement)
+        per_thread = -(-max_signatures // concurrency)
+        cmd = [wrk_path() or "wrk", "-t", str(concurrency), "-c", str(concurrency),
+               "-d", f"{max(1, round(duration))}s", "--timeout", "10s",
+               "-s", str(WRK_DIR / "sign.lua"), base, "--", slug, tag, str(per_thread)]
+        return Load(cmd, "wrk-sign", duration + 30, concurrency=concurrency)
     cmd = [sys.executable, str(HERE / "load.py"), "sign", "--base", base, "--slug", slug,
            "-c", str(concurrency), "--duration", str(duration), "--max", str(max_signatures),
            "--warmup", str(warmup), "--tag", tag]

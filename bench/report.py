@@ -172,9 +172,10 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
         _row("baseline (hello), 64 conn", base.get("c64")),
         _row("baseline (hello), 256 conn", base.get("c256"),
              note=_rounds(base.get("c256") or {}, "alternating with count.json")),
-        _row("baseline via the Python client, 64", base.get("python_c64"),
-             note="the sign load's client on hello: its own ceiling"),
     ]
+    if base.get("python_c64"):  # only when the sign load ran on the Python client
+        rows.append(_row("baseline via the Python client, 64", base.get("python_c64"),
+                         note="the sign load's client on hello: its own ceiling"))
     page = r.get("page")
     rows.append(_row("page `/petitions/<slug>`, 64 conn", page,
                      note=f"{page.get('body_bytes', 0):,} bytes of HTML per page"
@@ -194,8 +195,9 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
     note = ""
     if sign:
         flow = _get(sign, "latency_ms", "flow") or {}
-        note = (f"GET+POST per signature; flow p50/p99 {flow.get('p50')}/{flow.get('p99')} ms;"
-                f" {sign.get('pct_of_python_baseline')}% of the Python-client baseline")
+        note = f"GET+POST per signature; flow p50/p99 {flow.get('p50')}/{flow.get('p99')} ms"
+        if sign.get("pct_of_python_baseline"):
+            note += f"; {sign['pct_of_python_baseline']}% of the Python-client baseline"
     rows.append(_row("sign (GET form + POST), 64 clients", sign, rate_key="signatures_per_s",
                      unit="sig/s", latency="post", note=note, per="signatures"))
     confirm = r.get("confirm") or {}
@@ -330,7 +332,11 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "returning \"Hello, World!\") under the same config, in the same run, per database.",
         f"- Load: separate processes on the same machine over loopback: {results['loaders']['wrk'] or 'no wrk'} "
         "with `bench/wrk/*.lua` for the GET workloads (page, count, qr, confirm, baseline), "
-        "`bench/load.py` (asyncio + aiohttp) for the sign form flow. Every load is bounded "
+        + ("and for the sign form flow (`sign.lua`: one connection per wrk thread, so each "
+           "thread is one supporter at a time with its own cookie)"
+           if results["loaders"].get("sign") == "wrk" else
+           "`bench/load.py` (asyncio + aiohttp) for the sign form flow")
+        + ". Every load is bounded "
         f"in time (GET workloads {s['get_s']} s after {s['warmup_s']} s of untimed warm-up, "
         f"sign {s['sign_s']} s, confirm {s['confirm_s']} s per round) and stops by itself.",
         "- The app runs with `PETITION_RATELIMIT_ENABLED=false` and "

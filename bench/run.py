@@ -71,6 +71,7 @@ class Bench:
         self.kind, self.args, self.tmp = kind, args, tmp
         self.mode = MODES[args.mode]
         self.loader = args.loader
+        self.sign_loader = args.sign_loader
         self.out: dict[str, Any] = {}
         self.tag = secrets.token_hex(3)
 
@@ -109,10 +110,16 @@ class Bench:
         return result
 
     def sign_load(self, server: Server, seconds: float) -> Any:
-        """A starter of the sign load (see _measure)."""
+        """A starter of the sign load (see _measure); wrk's warm-up runs now, untimed."""
+        warmup = CONCURRENCY if self.mode["warmup_s"] else 0
+        if warmup and self.sign_loader == "wrk":
+            loaders.sign_warmup(server.base, self.seed.sign_slug, concurrency=CONCURRENCY,
+                                seconds=self.mode["warmup_s"], tag=f"w{self.tag}{secrets.token_hex(2)}")
+            warmup = 0
         return lambda: loaders.sign(server.base, self.seed.sign_slug, concurrency=CONCURRENCY,
-                            duration=seconds, max_signatures=self.mode["max"],
-                            warmup=CONCURRENCY if self.mode["warmup_s"] else 0, tag=f"{self.tag}{secrets.token_hex(2)}")
+                                    duration=seconds, max_signatures=self.mode["max"],
+                                    warmup=warmup, tag=f"{self.tag}{secrets.token_hex(2)}",
+                                    loader=self.sign_loader)
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -138,7 +145,8 @@ class Bench:
             self.out["baseline"] = {"c64": self.get(hello, "/")}
             if only and "count" not in only:  # else measured alternately with count.json
                 self.out["baseline"]["c256"] = self.get(hello, "/", connections=POLLERS)
-            self.out["baseline"]["python_c64"] = self._python_baseline(hello)
+            if self.sign_loader == "python":  # that client's own ceiling, for comparison
+                self.out["baseline"]["python_c64"] = self._python_baseline(hello)
 
             self.log("starting the app (the baseline server stays up, idle)")
             with Server("petition:create_app()", env, self.tmp / "server.log") as server:
@@ -475,6 +483,9 @@ def main() -> None:
                       help="a few hundred requests per workload (for the tests)")
     parser.add_argument("--loader", choices=["auto", "wrk", "python"], default="auto",
                         help="GET workloads: wrk (default when installed) or the Python client")
+    parser.add_argument("--sign-loader", choices=["auto", "wrk", "python"], default="auto",
+                        help="the sign flow: wrk with bench/wrk/sign.lua (default when installed) "
+                             "or bench/load.py")
     parser.add_argument("--only", action="append",
                         choices=["page", "count", "qr", "sign", "confirm", "growth"])
     parser.add_argument("--profile", action="store_true", help="py-spy on the sign workload")
@@ -490,6 +501,10 @@ def main() -> None:
         args.loader = "wrk" if loaders.wrk_path() else "python"
     elif args.loader == "wrk" and not loaders.wrk_path():
         raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
+    if args.sign_loader == "auto":
+        args.sign_loader = "wrk" if loaders.wrk_path() else "python"
+    elif args.sign_loader == "wrk" and not loaders.wrk_path():
+        raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
     args.results.mkdir(parents=True, exist_ok=True)
     if args.mode == "smoke":  # only checks that everything runs: start fewer workers
         os.environ.setdefault("GUNICORN_WORKERS", "1")
@@ -504,7 +519,7 @@ def main() -> None:
         "machine": machine(),
         "gunicorn": gunicorn_settings(),
         "loaders": {"get": args.loader, "wrk": loaders.wrk_version(),
-                    "sign": "bench/load.py (asyncio + aiohttp)"},
+                    "sign": args.sign_loader},
         "settings": {"concurrency": CONCURRENCY, "pollers": POLLERS, **{
             k: v for k, v in MODES[args.mode].items() if k != "max"}},
         "databases": {},
