@@ -15,8 +15,11 @@ worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5
-max_requests = 10000
-max_requests_jitter = 1000
+# A worker is replaced after this many requests (a safety net against slow leaks). Each
+# replacement imports and warms the app again, about 1.5 s of CPU: at 10,000 a busy 2-core
+# host spent a fifth of its CPU on restarts during count.json polling (docs/performance.md).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 200_000))
+max_requests_jitter = max_requests // 10
 # Client addresses are not logged: the access log carries no personal data.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 access_log_format = '"%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

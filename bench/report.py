@@ -367,6 +367,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "make bench        # both databases, full size, rewrites this file (about 20 minutes)",
         "make bench-quick  # shorter, growth to 100k signatures, does not rewrite this file",
         "make bench-smoke  # a few hundred requests per workload (tests/test_bench.py does the same in `make test`)",
+        "python bench/run.py --quick --sign-loader python  # the sign flow from bench/load.py instead of wrk",
         "python bench/report.py bench/results/latest.json --docs   # re-render from saved JSON",
         "python bench/cpu.py [--database-url URL] [--profile sign]  # CPU ms per request in process (steady; for optimising)",
         "```",
