@@ -7,6 +7,10 @@
 -- signatures (or when wrk's duration ends). done() prints one JSON line (WRKSIGN ...) with
 -- the signatures, the statuses, the errors by kind and the GET/POST/flow latencies, timed
 -- with the monotonic clock through LuaJIT's FFI.
+--
+-- Each thread keeps what done() reads as strings and numbers: wrk 4.1's thread:get() pops
+-- one value too many from the thread's stack when it copies a table (script_copy_value),
+-- which corrupts that stack and crashed wrk now and then.
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -52,13 +56,31 @@ function init(args)
   phase = "get"          -- what the next request is; changed only by responses
   signed, issued = 0, 0
   statuses, errors = {}, {}
-  lat_get, lat_post, lat_flow = {}, {}, {}
+  -- read by done(): "key=n" lines and comma-separated seconds
+  statuses_s, errors_s = "", ""
+  lat_get_s, lat_post_s, lat_flow_s = "", "", ""
   started, flow_started = 0, 0
   page, form, cookie = nil, nil, nil
 end
 
-local function count(map, key)
-  map[key] = (map[key] or 0) + 1
+local function serialise(map)
+  local lines = {}
+  for key, n in pairs(map) do lines[#lines + 1] = key .. "=" .. n end
+  return table.concat(lines, "\n")
+end
+
+local function count_status(key)
+  statuses[key] = (statuses[key] or 0) + 1
+  statuses_s = serialise(statuses)
+end
+
+local function count_error(key)
+  errors[key] = (errors[key] or 0) + 1
+  errors_s = serialise(errors)
+end
+
+local function seconds(value)
+  return string.format("%.6f,", value)
 end
 
 local function next_page()
@@ -97,17 +119,17 @@ end
 function response(status, headers, body)
   local elapsed = now() - started
   if phase == "get" then
-    lat_get[#lat_get + 1] = elapsed
-    count(statuses, "GET " .. status)
+    lat_get_s = lat_get_s .. seconds(elapsed)
+    count_status("GET " .. status)
     page = nil -- the next supporter picks their own page
     if status < 200 or status >= 400 then
-      count(errors, "GET " .. status)
+      count_error("GET " .. status)
       return
     end
     local token = body and body:match(CSRF)
     local set_cookie = headers["Set-Cookie"] or headers["set-cookie"]
     if token == nil or set_cookie == nil then
-      count(errors, "no CSRF token or cookie")
+      count_error("no CSRF token or cookie")
       return
     end
     cookie = set_cookie:match("^[^;]+")
@@ -116,13 +138,13 @@ function response(status, headers, body)
     return
   end
   local done_at = now()
-  lat_post[#lat_post + 1] = elapsed
-  lat_flow[#lat_flow + 1] = done_at - flow_started
-  count(statuses, "POST " .. status)
+  lat_post_s = lat_post_s .. seconds(elapsed)
+  lat_flow_s = lat_flow_s .. seconds(done_at - flow_started)
+  count_status("POST " .. status)
   if status == 303 then
     signed = signed + 1
   else
-    count(errors, "POST " .. status)
+    count_error("POST " .. status)
   end
   phase = "get"
   if signed >= max_signed then
@@ -157,13 +179,19 @@ function done(summary, latency, requests)
   local total_signed = 0
   local all_statuses, all_errors = {}, {}
   local get, post, flow = {}, {}, {}
+  local function add_counts(into, text)
+    for key, n in text:gmatch("([^\n=]+)=(%d+)") do into[key] = (into[key] or 0) + tonumber(n) end
+  end
+  local function add_seconds(into, text)
+    for v in text:gmatch("([^,]+),") do into[#into + 1] = tonumber(v) end
+  end
   for _, thread in ipairs(threads) do
     total_signed = total_signed + thread:get("signed")
-    for key, n in pairs(thread:get("statuses")) do all_statuses[key] = (all_statuses[key] or 0) + n end
-    for key, n in pairs(thread:get("errors")) do all_errors[key] = (all_errors[key] or 0) + n end
-    for _, v in ipairs(thread:get("lat_get")) do get[#get + 1] = v end
-    for _, v in ipairs(thread:get("lat_post")) do post[#post + 1] = v end
-    for _, v in ipairs(thread:get("lat_flow")) do flow[#flow + 1] = v end
+    add_counts(all_statuses, thread:get("statuses_s"))
+    add_counts(all_errors, thread:get("errors_s"))
+    add_seconds(get, thread:get("lat_get_s"))
+    add_seconds(post, thread:get("lat_post_s"))
+    add_seconds(flow, thread:get("lat_flow_s"))
   end
   local e = summary.errors
   for key, n in pairs({ connect = e.connect, read = e.read, write = e.write, timeout = e.timeout }) do
