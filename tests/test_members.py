@@ -11,7 +11,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from petition.models import AuditEntry, CampaignMember, Organiser, Role
-from petition.organiser import members
+from petition.organiser import invitations
 from tests.conftest import Outbox
 from tests.helpers import csrf_token, login, make_campaign, make_organiser
 
@@ -449,15 +449,15 @@ def _backdated_serializer(app, seconds: int):
         def get_timestamp(self) -> int:
             return int(time.time()) - seconds
 
-    return lambda: URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=members.INVITE_SALT,
+    return lambda: URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=invitations.INVITE_SALT,
                                           signer=Backdated)
 
 
 def test_expired_invitation_is_410(owner_client, app, db, campaign, outbox, monkeypatch):
-    monkeypatch.setattr(members, "_serializer", _backdated_serializer(app, 7 * 86400 + 60))
+    monkeypatch.setattr(invitations, "_serializer", _backdated_serializer(app, 7 * 86400 + 60))
     old_link = _invite_new(owner_client, campaign, outbox)
     _post(owner_client, campaign, action="cancel", email="new@example.org")
-    monkeypatch.setattr(members, "_serializer", _backdated_serializer(app, 6 * 86400))
+    monkeypatch.setattr(invitations, "_serializer", _backdated_serializer(app, 6 * 86400))
     recent_link = _invite_new(owner_client, campaign, outbox)
     monkeypatch.undo()
 

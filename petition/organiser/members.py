@@ -1,22 +1,17 @@
-"""Campaign members: invitations, roles and removal (services: no request access).
-
-Invitations to addresses without an account are not stored in a table of their own: the
-audit entry that records the invitation is the invitation. Its id travels in the signed
-link, so a later "member.remove" entry for the same address (a cancelled invitation or a
-removed member) revokes every link issued before it.
+"""Campaign members: inviting, roles, removal and accepting an invitation (services: no
+request access). The signed invitation links themselves are petition.organiser.invitations.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,10 +20,9 @@ from petition import mail
 from petition.db import begin_write
 from petition.links import public_url
 from petition.models import AuditEntry, Campaign, CampaignMember, Organiser, Role, utcnow
-from petition.organiser import accounts, audit
+from petition.organiser import accounts, audit, invitations
+from petition.organiser.invitations import INVITE_MAX_AGE, Invitation, InvitationExpired
 
-INVITE_SALT = "organiser-invite-v1"
-INVITE_MAX_AGE = timedelta(days=7)
 EMAIL_MAX = 254
 ROLE_LABELS = {Role.OWNER: _l("Owner"), Role.EDITOR: _l("Editor"), Role.VIEWER: _l("Viewer")}
 _ROLE_ORDER = {Role.OWNER: 0, Role.EDITOR: 1, Role.VIEWER: 2}
@@ -40,14 +34,6 @@ class MemberError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
-
-
-class InvitationInvalid(Exception):
-    """The invitation link was tampered with, truncated, or names no campaign."""
-
-
-class InvitationExpired(Exception):
-    """The invitation link is genuine but too old, or was cancelled since."""
 
 
 class AccountExists(Exception):
@@ -66,16 +52,6 @@ class Member:
     organiser_id: int
     email: str
     role: Role
-
-
-@dataclass(frozen=True)
-class Invitation:
-    """What an invitation link names; entry_id is the audit entry that recorded it."""
-
-    campaign_id: int
-    email: str
-    role: Role
-    entry_id: int
 
 
 @dataclass(frozen=True)
@@ -119,62 +95,6 @@ def normalise_email(value: str) -> str:
         raise MemberError(
             _("Please enter a valid email address, like name@example.org."), "email"
         ) from None
-
-
-# -- signed invitation links ------------------------------------------------------------------
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=INVITE_SALT)
-
-
-def make_invitation_token(invitation: Invitation) -> str:
-    """A signed, expiring token naming campaign, address, role and the invitation entry."""
-    return _serializer().dumps(
-        [invitation.campaign_id, invitation.email, invitation.role.value, invitation.entry_id]
-    )
-
-
-def load_invitation_token(token: str) -> Invitation:
-    """The invitation in a token; raises InvitationInvalid or InvitationExpired."""
-    try:
-        payload = _serializer().loads(token, max_age=int(INVITE_MAX_AGE.total_seconds()))
-    except SignatureExpired as exc:  # only raised once the signature itself checked out
-        raise InvitationExpired from exc
-    except (BadSignature, ValueError, UnicodeError) as exc:
-        raise InvitationInvalid from exc
-    if not (
-        isinstance(payload, list)
-        and len(payload) == 4
-        and all(isinstance(payload[i], int) and not isinstance(payload[i], bool) for i in (0, 3))
-        and isinstance(payload[1], str)
-        and payload[2] in {r.value for r in Role}
-    ):
-        raise InvitationInvalid
-    return Invitation(payload[0], payload[1], Role(payload[2]), payload[3])
-
-
-def open_invitation(session: Session, token: str) -> tuple[Invitation, Campaign]:
-    """The invitation and its campaign; raises InvitationInvalid or InvitationExpired."""
-    invitation = load_invitation_token(token)
-    campaign = session.get(Campaign, invitation.campaign_id)
-    if campaign is None:
-        raise InvitationInvalid
-    if _revoked(session, invitation):
-        raise InvitationExpired
-    return invitation, campaign
-
-
-def _revoked(session: Session, invitation: Invitation) -> bool:
-    """True if the address was removed or its invitation cancelled after the link was made."""
-    later = session.scalars(
-        select(AuditEntry).where(
-            AuditEntry.campaign_id == invitation.campaign_id,
-            AuditEntry.action == "member.remove",
-            AuditEntry.id > invitation.entry_id,
-        )
-    )
-    return any(entry.detail.get("email") == invitation.email for entry in later)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -312,7 +232,7 @@ def invite(
         session, campaign_id=campaign.id, organiser_id=inviter.id, action="member.invite",
         detail={"email": address, "role": wanted.value, "outcome": InviteOutcome.INVITED.value},
     )
-    token = make_invitation_token(Invitation(campaign.id, address, wanted, entry.id))
+    token = invitations.make_token(Invitation(campaign.id, address, wanted, entry.id))
     message_id = _queue_mail(
         session, kind="member-invite", recipient=address,
         subject=_("Invitation to organise “%(title)s”", title=campaign.title),
@@ -396,7 +316,7 @@ def cancel_invitation(session: Session, campaign: Campaign, actor: Organiser, em
 
 def _add_invited(session: Session, invitation: Invitation, organiser: Organiser) -> bool:
     """Add the membership an invitation names (lock held); False if already a member."""
-    if _revoked(session, invitation):
+    if invitations.revoked(session, invitation):
         raise InvitationExpired
     campaign = session.get_one(Campaign, invitation.campaign_id)
     if session.get(CampaignMember, (campaign.id, organiser.id)) is not None:

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from petition.db import get_session
 from petition.mail import dispatch_after_commit
 from petition.models import Campaign, Organiser, Role
-from petition.organiser import bp, members
+from petition.organiser import bp, invitations, members
 from petition.organiser.access import campaign_for
 from petition.organiser.members_forms import (
     ROLE_CHOICES,
@@ -78,7 +78,7 @@ def _invite(campaign: Campaign) -> Outcome:
                 "They have been told by email.", **values))
     elif result.outcome == members.InviteOutcome.INVITED:
         flash(_("An invitation was sent to %(email)s (%(role)s). The link in it is valid for "
-                "%(days)d days.", days=members.INVITE_MAX_AGE.days, **values))
+                "%(days)d days.", days=invitations.INVITE_MAX_AGE.days, **values))
     elif result.outcome == members.InviteOutcome.ALREADY_MEMBER:
         flash(_("%(email)s is already a member of this campaign (%(role)s). Nothing was "
                 "changed; change the role in the list of members if needed.", **values))
@@ -171,10 +171,10 @@ def accept_invitation(token: str) -> Response | tuple[str, int]:
     """Accept an emailed invitation: create the account, or join with the existing one."""
     session = get_session()
     try:
-        invitation, campaign = members.open_invitation(session, token)
-    except members.InvitationExpired:
+        invitation, campaign = invitations.open_link(session, token)
+    except invitations.InvitationExpired:
         return _render_invitation("expired", 410)
-    except members.InvitationInvalid:
+    except invitations.InvitationInvalid:
         return _render_invitation("invalid", 404)
     context = {"campaign": campaign, "invitation": invitation}
     if current_user.is_authenticated:
@@ -186,7 +186,7 @@ def accept_invitation(token: str) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             organiser = members.accept_with_new_account(session, invitation, form.password.data)
-        except members.InvitationExpired:
+        except invitations.InvitationExpired:
             session.rollback()
             return _render_invitation("expired", 410)
         except members.AccountExists:
@@ -205,7 +205,7 @@ def accept_invitation(token: str) -> Response | tuple[str, int]:
     return _render_invitation("create", status, form=form, **context)
 
 
-def _join(invitation: members.Invitation, context: dict[str, object]) -> Response | tuple[str, int]:
+def _join(invitation: invitations.Invitation, context: dict[str, object]) -> Response | tuple[str, int]:
     """The invitation page for a logged-in organiser: join with this account."""
     session = get_session()
     campaign = context["campaign"]
@@ -218,7 +218,7 @@ def _join(invitation: members.Invitation, context: dict[str, object]) -> Respons
     if form.validate_on_submit():
         try:
             members.join(session, invitation, _actor())
-        except members.InvitationExpired:
+        except invitations.InvitationExpired:
             session.rollback()
             return _render_invitation("expired", 410)
         session.commit()
