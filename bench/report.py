@@ -327,7 +327,9 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         f"- PostgreSQL: {pg_version}, same machine, over loopback.",
         f"- SQLite: {sqlite_version.removeprefix('SQLite ')}.",
         f"- Server: gunicorn with the project's `gunicorn.conf.py`: {g.get('workers')} workers x "
-        f"{g.get('threads')} threads ({g.get('worker_class')}), access log on (to a file), on a "
+        f"{g.get('threads')} threads ({g.get('worker_class')}), "
+        + (f"each replaced after about {g['max_requests']:,} requests, " if g.get("max_requests") else "")
+        + "access log on (to a file), on a "
         "free port on 127.0.0.1. The baseline is `bench/hello_app.py` (a bare Flask app "
         "returning \"Hello, World!\") under the same config, in the same run, per database.",
         f"- Load: separate processes on the same machine over loopback: {results['loaders']['wrk'] or 'no wrk'} "
