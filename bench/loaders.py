@@ -119,12 +119,18 @@ def paths(base: str, file: Path, *, connections: int, duration: float, loader: s
     return Load(cmd, "python", duration + 60)
 
 
+def _wrk_sign_cmd(base: str, slug: str, *, concurrency: int, seconds: float, tag: str,
+                  per_thread: int) -> list[str]:
+    """wrk running bench/wrk/sign.lua with one connection per thread."""
+    return [wrk_path() or "wrk", "-t", str(concurrency), "-c", str(concurrency),
+            "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
+            "-s", str(WRK_DIR / "sign.lua"), base, "--", slug, tag, str(per_thread)]
+
+
 def sign_warmup(base: str, slug: str, *, concurrency: int, seconds: float, tag: str) -> None:
     """Untimed signatures through wrk before a measured sign load (one per connection, within
     `seconds`): every worker has its imports, templates and database pool warm."""
-    cmd = [wrk_path() or "wrk", "-t", str(concurrency), "-c", str(concurrency),
-           "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-           "-s", str(WRK_DIR / "sign.lua"), base, "--", slug, tag, "1"]
+    cmd = _wrk_sign_cmd(base, slug, concurrency=concurrency, seconds=seconds, tag=tag, per_thread=1)
     _parse_wrk_sign(subprocess.run(cmd, capture_output=True, text=True, check=True,
                                    timeout=seconds + 30).stdout)
 
@@ -134,10 +140,8 @@ def sign(base: str, slug: str, *, concurrency: int, duration: float, max_signatu
     """The sign form flow: wrk with bench/wrk/sign.lua (one connection per thread, so each
     thread is one supporter with its own cookie) or bench/load.py; the same request mix."""
     if loader == "wrk":  # (its warm-up is sign_warmup(), run before the measurement)
-        per_thread = -(-max_signatures // concurrency)
-        cmd = [wrk_path() or "wrk", "-t", str(concurrency), "-c", str(concurrency),
-               "-d", f"{max(1, round(duration))}s", "--timeout", "10s",
-               "-s", str(WRK_DIR / "sign.lua"), base, "--", slug, tag, str(per_thread)]
+        cmd = _wrk_sign_cmd(base, slug, concurrency=concurrency, seconds=duration, tag=tag,
+                            per_thread=-(-max_signatures // concurrency))
         return Load(cmd, "wrk-sign", duration + 30, concurrency=concurrency)
     cmd = [sys.executable, str(HERE / "load.py"), "sign", "--base", base, "--slug", slug,
            "-c", str(concurrency), "--duration", str(duration), "--max", str(max_signatures),

@@ -469,6 +469,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _loader(choice: str) -> str:
+    """wrk or python for a --loader choice ("auto": wrk when installed)."""
+    if choice == "auto":
+        return "wrk" if loaders.wrk_path() else "python"
+    if choice == "wrk" and not loaders.wrk_path():
+        raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
+    return choice
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", action="append", choices=["postgresql", "sqlite"],
@@ -497,14 +506,7 @@ def main() -> None:
     args = parser.parse_args()
     args.mode = args.mode or "full"
     args.db = args.db or ["postgresql", "sqlite"]
-    if args.loader == "auto":
-        args.loader = "wrk" if loaders.wrk_path() else "python"
-    elif args.loader == "wrk" and not loaders.wrk_path():
-        raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
-    if args.sign_loader == "auto":
-        args.sign_loader = "wrk" if loaders.wrk_path() else "python"
-    elif args.sign_loader == "wrk" and not loaders.wrk_path():
-        raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
+    args.loader, args.sign_loader = _loader(args.loader), _loader(args.sign_loader)
     args.results.mkdir(parents=True, exist_ok=True)
     if args.mode == "smoke":  # only checks that everything runs: start fewer workers
         os.environ.setdefault("GUNICORN_WORKERS", "1")
