@@ -41,8 +41,9 @@ _SIMPLE_ATOMS = frozenset("rsbMahmUqHfTDL")
 
 
 class RedactingLogger(Logger):
-    """Access logger that replaces link tokens with <token> and builds only the atoms the
-    access_log_format uses (the same line as gunicorn's, for a fraction of the work)."""
+    """Access logger that replaces link tokens with <token>. When the access_log_format uses
+    only simple atoms, it builds just those (the same line as gunicorn's, for a fraction of
+    the work); a format with header or environ atoms gets gunicorn's full table."""
 
     def _uses_simple_atoms(self) -> bool:
         fmt = self.cfg.access_log_format
