@@ -367,3 +367,15 @@ def test_create_organiser_command_rejects(app, db, email, password, message):
     assert message in result.output
     assert "Error:" in result.output
     assert _organisers(db) == ["first@example.org"]
+
+
+def test_an_organiser_cookie_replayed_from_another_browser_is_logged_out(app, db):
+    """Session protection ("strong") still guards organisers: the same cookie sent with
+    another browser's User-Agent is no longer logged in."""
+    make_organiser(db, email=OWNER)
+    client = app.test_client()
+    assert _login_post(client, OWNER, PASSWORD).status_code == 303
+    assert client.get("/organiser/").status_code == 200
+    stolen = client.get("/organiser/", headers={"User-Agent": "Another browser/1.0"})
+    assert stolen.status_code == 302
+    assert "/organiser/login" in stolen.headers["Location"]

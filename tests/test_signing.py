@@ -308,3 +308,19 @@ def test_outbox_recipient_encrypted_and_erased_after_sending(client, db, outbox)
     [message] = db.scalars(select(OutboxMessage)).all()
     assert message.status == "sent"
     assert message.recipient_enc is None and message.body_text == ""
+
+
+def test_a_supporters_session_is_written_once_and_no_login_cookie_is_touched(client, db):
+    """A supporter's cookie holds the CSRF token only. The login protection (Flask-Login's
+    "strong" mode) has nothing to check in it: it must not clear a remember-me cookie the
+    supporter never had, nor rewrite the session on every page."""
+    campaign = make_campaign(db)
+    page = f"/petitions/{campaign.demands[0].slug}"
+    first = client.get(page)
+    assert first.status_code == 200
+    cookies = first.headers.getlist("Set-Cookie")
+    assert [c.split("=", 1)[0] for c in cookies] == ["session"], cookies
+    again = client.get(page)
+    assert again.status_code == 200
+    assert again.headers.getlist("Set-Cookie") == []
+    assert sign_petition(client, campaign.demands[0]).status_code == 303

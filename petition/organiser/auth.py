@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import session as cookie_session
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -15,7 +16,24 @@ from petition.models import Organiser
 from petition.organiser import accounts, bp
 from petition.organiser.forms import LoginForm, PasswordChangeForm
 
-login_manager = LoginManager()
+
+
+class _LoginManager(LoginManager):
+    """Flask-Login with "strong" session protection for organisers only.
+
+    Flask-Login checks every non-empty session, so a supporter's session (which holds only
+    the CSRF token) "failed" it on each page: the session was rewritten and a remember-me
+    cookie the supporter never had was cleared, two Set-Cookie headers per page for nothing.
+    A session with no logged-in organiser has nothing to protect.
+    """
+
+    def _session_protection_failed(self) -> bool:
+        if "_user_id" not in cookie_session:
+            return False
+        return bool(super()._session_protection_failed())
+
+
+login_manager = _LoginManager()
 login_manager.login_view = "organiser.login"
 login_manager.session_protection = "strong"
 
