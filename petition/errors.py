@@ -8,6 +8,7 @@ from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ def init_app(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> tuple[str, int]:
+    def _http(exc: HTTPException) -> tuple[str, int] | BaseResponse:
+        if exc.response is not None:  # a view's own answer (e.g. the sign form on a 429)
+            return exc.response
         return render_error(exc.code or 500)
 
     @app.errorhandler(Exception)

@@ -825,8 +825,13 @@ def test_a_demand_ticked_twice_is_signed_once(client, db, campaign, outbox):
 
 # --- rate limit ------------------------------------------------------------------------------
 
+RATE_LIMITED = ("Too many signatures were sent from your network in the last minute (at events "
+                "many people share one connection). Your details are kept below: please wait a "
+                "minute and sign again.")
+
+
 @pytest.mark.parametrize("form", FORMS)
-def test_third_sign_in_a_minute_gets_a_429_page(make_app, form):
+def test_third_sign_in_a_minute_gets_the_form_back_with_a_429(make_app, form):
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN="2 per minute")
     client = app.test_client()
     with app.app_context():
@@ -839,11 +844,16 @@ def test_third_sign_in_a_minute_gets_a_429_page(make_app, form):
         assert statuses == [303, 303, 429]
         assert _written(get_session()) == (2, 2)
     token = csrf_token(client, path)  # reading is not limited
-    page = client.post(f"{path}/sign", data={**signer(), "csrf_token": token,
-                                              "demands": str(demand_id)})
-    assert page.status_code == 429
-    assert "<h1>Too many requests</h1>" in page.text
-    assert "Please wait a minute and try again." in page.text
+    fields = signer(name="Zoë Ünal", email="zoe@example.org", country="TR", postcode="34000")
+    response = client.post(f"{path}/sign", data={**fields, "csrf_token": token,
+                                                  "demands": str(demand_id)})
+    assert response.status_code == 429
+    page = Page(response.text)
+    assert page.form_errors == [RATE_LIMITED]
+    _assert_kept(page, fields)
+    if form == "campaign":
+        assert page.checked.get("demands") == [str(demand_id)]
+    assert page.values["csrf_token"]  # a fresh token: the supporter can simply send it again
     with app.app_context():
         assert _written(get_session()) == (2, 2)
 

@@ -8,6 +8,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -33,6 +34,28 @@ bp = Blueprint("signing", __name__)
 
 def _sign_limit() -> str:
     return current_app.config["RATELIMIT_SIGN"]
+
+
+def rate_limited(form: SignatureForm) -> None:
+    """Say on the form (typed details kept) that too many signatures came from this network."""
+    form.form_errors.append(_(
+        "Too many signatures were sent from your network in the last minute (at events many "
+        "people share one connection). Your details are kept below: please wait a minute and "
+        "sign again."))
+
+
+def _petition_sign_breached(_limit: object) -> Response:
+    demand = _shown_demand((request.view_args or {}).get("slug", ""))
+    form = PetitionSignForm()
+    rate_limited(form)
+    return make_response(_render_petition(demand, form, 429))
+
+
+def _campaign_sign_breached(_limit: object) -> Response:
+    campaign = _shown_campaign((request.view_args or {}).get("slug", ""))
+    form = CampaignSignForm()
+    rate_limited(form)
+    return make_response(_render_campaign(campaign, form, 429))
 
 
 def _signer(form: SignatureForm) -> services.SignerInput:
@@ -122,7 +145,7 @@ def _note_closed(form: CampaignSignForm, demand: Demand) -> bool:
 
 @bp.post("/campaigns/<slug>/sign")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
-@limiter.limit(_sign_limit)
+@limiter.limit(_sign_limit, on_breach=_campaign_sign_breached)
 def campaign_sign(slug: str) -> Response | tuple[str, int]:
     """Sign the ticked demands of a campaign at once (one email for all)."""
     campaign = _shown_campaign(slug)  # the INSERT checks again that each takes signatures
@@ -211,7 +234,7 @@ def petition(slug: str) -> str:
 
 @bp.post("/petitions/<slug>/sign")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
-@limiter.limit(_sign_limit)
+@limiter.limit(_sign_limit, on_breach=_petition_sign_breached)
 def petition_sign(slug: str) -> Response | tuple[str, int]:
     """Sign one demand."""
     demand = _shown_demand(slug)  # the INSERT checks again that it takes signatures
