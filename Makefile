@@ -21,11 +21,12 @@ run: $(STAMP)
 	$(BIN)/python run.py
 
 # Browser tests drive Debian's chromium; the poster test prints PDFs with poppler's
-# pdftoppm. Install them when missing (needs root, as in CI).
+# pdftoppm; tests/test_nginx.py runs deploy/nginx/ in Debian's nginx. Install them when
+# missing (needs root, as in CI; Debian's packages do not start nginx as a service here).
 chromium:
-	@test -x /usr/bin/chromium && command -v pdftoppm >/dev/null || { \
-	  echo "Installing Debian's chromium and poppler-utils for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; }
+	@test -x /usr/bin/chromium && command -v pdftoppm >/dev/null && test -x /usr/sbin/nginx || { \
+	  echo "Installing Debian's chromium, poppler-utils and nginx-light for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils nginx-light >/dev/null; }
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest

@@ -26,14 +26,16 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    database_url: str, tmp: Path, *, workers: int = 2, threads: int = 8, **config: str
+    database_url: str, tmp: Path, *, workers: int = 2, threads: int = 8, port: int | None = None,
+    **config: str,
 ) -> Iterator[str]:
     """Run the app under gunicorn on a free port; yields its base URL, e.g. http://127.0.0.1:PORT.
 
     The app uses the test keys, the console mail transport writing to tmp/outbox (unless
-    config overrides it) and no rate limits. Extra PETITION_* settings come from **config.
+    config overrides it) and no rate limits. Extra PETITION_* settings come from **config;
+    `port` is the one to bind (default: a free one).
     """
-    port = free_port()
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
