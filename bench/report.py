@@ -61,8 +61,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         pct = _get(r, "count", "alone", "pct_of_baseline")
         add("count.json >= 80% of baseline", pct, None if pct is None else pct >= 80, _num(pct, "%"))
         p99 = _get(r, "count", "while_signing", "latency_ms", "p99")
-        add("count.json p99 < 50 ms while signing", p99, None if p99 is None else p99 < 50,
-            _num(p99, " ms"))
+        add("count.json p99 < 50 ms while signing (direct to gunicorn)", p99,
+            None if p99 is None else p99 < 50, _num(p99, " ms"))
+        p99 = _get(r, "deployed", "count_while_signing", "latency_ms", "p99")
+        add("count.json p99 < 50 ms while signing, as deployed (behind deploy/nginx)", p99,
+            None if p99 is None else p99 < 50, _num(p99, " ms"))
         for what in ("count", "page"):
             change = _get(r, "growth", f"{what}_change_pct")
             label = "count.json" if what == "count" else "page"
@@ -165,6 +168,23 @@ def _rounds(res: dict[str, Any], how: str = "") -> str:
     return f"best of {len(runs)}{' ' + how if how else ''}: " + ", ".join(f"{x:,.0f}" for x in runs)
 
 
+def _deployed_rows(dep: dict[str, Any] | None) -> list[list[str]]:
+    """count.json while signing once more, both loads through deploy/nginx (TLS)."""
+    name = "count.json, 256 pollers while signing, behind nginx"
+    if not dep or "skipped" in dep:
+        return [_row(name, dep)]
+    polled = dep.get("count_while_signing") or {}
+    proxy = _get(polled, "cpu", "share_of_machine", "proxy")
+    note = dep.get("proxy", "")
+    if proxy is not None:
+        note += f"; nginx used {proxy * 100:.0f}% of the machine"
+    return [_row("count.json, 256 pollers, behind nginx", dep.get("count_alone"), per=None,
+                 note="answered from nginx's cache: what is left of p99 is the machine"),
+            _row(name, polled, per=None, note=note),
+            _row("  (the sign load meanwhile, behind nginx)", dep.get("sign_during"),
+                 rate_key="signatures_per_s", unit="sig/s", latency="post", per=None)]
+
+
 def rows_for(r: dict[str, Any]) -> list[list[str]]:
     """One database's table rows."""
     base = r.get("baseline") or {}
@@ -188,6 +208,7 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
     sd = count.get("sign_during")
     rows.append(_row("  (the sign load meanwhile)", sd, rate_key="signatures_per_s",
                      unit="sig/s", latency="post", per=None))
+    rows.extend(_deployed_rows(r.get("deployed")))
     qr = r.get("qr")
     rows.append(_row("qr.png (cached), 64 conn", qr,
                      note=f"{qr['body_bytes']:,} bytes" if qr and qr.get("body_bytes") else ""))
@@ -352,6 +373,12 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "and outbox write; the 303 is not followed. count.json is polled with plain GETs "
         "(browsers send `If-None-Match` and mostly get a cheaper 304). Confirm links come from "
         "pending signatures generated in the database with the app's cipher and token code.",
+        "- \"behind nginx\": count.json while signing once more, as deployed: "
+        "`deploy/nginx/petition.conf` (TLS on loopback with a throwaway certificate, the "
+        "2-second count-poll cache, keep-alive to gunicorn) in front of a second app server "
+        "with `PETITION_PROXY_COUNT=1` and the https public URL; both loads go through nginx. "
+        "nginx's CPU is counted apart from \"other\" and named in the note. The "
+        "direct-to-gunicorn rows above are the app's own capacity.",
         "- Errors: any response outside 200-399 (for the sign POST anything but 303), any "
         "timeout or connection error; all are counted and shown.",
         "- \"CPU app/db/load/other/idle %\": the share of the whole machine (all CPUs x wall "

@@ -37,6 +37,7 @@ sys.path.insert(1, str(ROOT))
 
 import dataset  # noqa: E402
 import loaders  # noqa: E402
+import nginx  # noqa: E402
 import pyspy  # noqa: E402
 import report  # noqa: E402
 from server import CpuMeter, Server, gunicorn_settings, wait_quiet  # noqa: E402
@@ -109,14 +110,14 @@ class Bench:
         result["path"] = path
         return result
 
-    def sign_load(self, server: Server, seconds: float) -> Any:
-        """A starter of the sign load (see _measure); wrk's warm-up runs now, untimed."""
+    def sign_load(self, base: str, seconds: float) -> Any:
+        """A starter of the sign load on base (see _measure); wrk's warm-up runs now, untimed."""
         warmup = CONCURRENCY if self.mode["warmup_s"] else 0
         if warmup and self.sign_loader == "wrk":
-            loaders.sign_warmup(server.base, self.seed.sign_slug, concurrency=CONCURRENCY,
+            loaders.sign_warmup(base, self.seed.sign_slug, concurrency=CONCURRENCY,
                                 seconds=self.mode["warmup_s"], tag=f"w{self.tag}{secrets.token_hex(2)}")
             warmup = 0
-        return lambda: loaders.sign(server.base, self.seed.sign_slug, concurrency=CONCURRENCY,
+        return lambda: loaders.sign(base, self.seed.sign_slug, concurrency=CONCURRENCY,
                                     duration=seconds, max_signatures=self.mode["max"],
                                     warmup=warmup, tag=f"{self.tag}{secrets.token_hex(2)}",
                                     loader=self.sign_loader)
@@ -135,7 +136,7 @@ class Bench:
         small, large = self.mode["growth"]
         self.seed = dataset.seed(self.app, page_signatures=1000 if self.args.mode != "smoke" else 100,
                                  growth_signatures=small)
-        env = dataset.server_env(self.url, instance)
+        env = self.env = dataset.server_env(self.url, instance)
 
         self.log("baseline: bench/hello_app.py")
         only = set(self.args.only or [])
@@ -198,7 +199,7 @@ class Bench:
                 self.out["qr"] = {"skipped": f"GET {path} answered {probe}"}
         if wanted("sign"):
             self.log("sign")
-            self.out["sign"] = self._measure(server, self.sign_load(server, self.mode["sign_s"]))[0]
+            self.out["sign"] = self._measure(server, self.sign_load(server.base, self.mode["sign_s"]))[0]
         if wanted("count"):
             self.log("count while signing")
             seconds = self.mode["get_s"]
@@ -207,16 +208,48 @@ class Bench:
                                    connections=POLLERS, loader=self.loader, duration=seconds,
                                    max_requests=self.mode["max"])
 
-            signing = self.sign_load(server, seconds)
+            signing = self.sign_load(server.base, seconds)
             polled, signed = self._measure(server, poll, signing)
             self.out["count"]["while_signing"] = polled
             self.out["count"]["sign_during"] = signed
+            self.deployed()
         if wanted("confirm"):
             self.confirm(server)
         if self.args.profile and wanted("sign"):
             self.profile(server)
         if wanted("growth"):
             self.growth()
+
+    def deployed(self) -> None:
+        """count.json while signing once more, as deployed: through deploy/nginx/ (TLS, the
+        count-poll cache) in front of a second app server set up as docs/operations.md says
+        (PROXY_COUNT=1, the https public URL). Both loads go through nginx."""
+        if not nginx.nginx_path():
+            self.out["deployed"] = {"skipped": "nginx is not installed"}
+            return
+        if "wrk" not in (self.loader, self.sign_loader) or self.loader != self.sign_loader:
+            self.out["deployed"] = {"skipped": "needs wrk for both loads (https, self-signed)"}
+            return
+        self.log("as deployed: count while signing, through nginx")
+        app = Server("petition:create_app()", self.env, self.tmp / "deployed.log")
+        proxy = nginx.Nginx(app.port, self.tmp / "nginx", workers=os.cpu_count() or 1)
+        app.env.update(PETITION_PROXY_COUNT="1", PETITION_PUBLIC_URL=proxy.https_base)
+        seconds = self.mode["get_s"]
+        with app, proxy:
+            def poll() -> loaders.Load:
+                return loaders.get(proxy.https_base + f"/petitions/{self.seed.sign_slug}/count.json",
+                                   connections=POLLERS, loader=self.loader, duration=seconds,
+                                   max_requests=self.mode["max"])
+
+            if self.mode["warmup_s"]:  # untimed: TLS sessions, the cache entry, the workers
+                loaders.get(proxy.https_base + f"/petitions/{self.seed.sign_slug}/count.json",
+                            connections=POLLERS, loader=self.loader,
+                            duration=self.mode["warmup_s"], max_requests=self.mode["max"]).result()
+            alone = self._measure(app, poll)[0]
+            polled, signed = self._measure(app, poll, self.sign_load(proxy.https_base, seconds))
+        self.out["deployed"] = {"proxy": f"{nginx.version()}, deploy/nginx/petition.conf, TLS",
+                                "count_alone": alone, "count_while_signing": polled,
+                                "sign_during": signed}
 
     def confirm(self, server: Server) -> None:
         """Confirmation links from 64 clients: all on one demand vs one demand per client."""
@@ -387,7 +420,12 @@ class Bench:
             for key, res in self.out["count"].items():
                 if key != "sign_during" and "rps" in res:
                     res["pct_of_baseline"] = pct(res["rps"], b256)
-        for res in (self.out.get("sign"), (self.out.get("count") or {}).get("sign_during")):
+        deployed = self.out.get("deployed") or {}
+        for key in ("count_alone", "count_while_signing"):
+            if "rps" in deployed.get(key, {}):
+                deployed[key]["pct_of_baseline"] = pct(deployed[key]["rps"], b256)
+        for res in (self.out.get("sign"), (self.out.get("count") or {}).get("sign_during"),
+                    deployed.get("sign_during")):
             if res:
                 res["pct_of_baseline"] = pct(res.get("signatures_per_s"), b64)
                 res["pct_of_python_baseline"] = pct(res.get("signatures_per_s"), py64)

@@ -148,7 +148,7 @@ def wait_quiet(threshold: float = 0.15, timeout: float = 20.0) -> dict[str, floa
 
 
 class CpuMeter:
-    """CPU seconds used by the app server, PostgreSQL, the load generators and the rest."""
+    """CPU seconds used by the app server, PostgreSQL, nginx, the load generators and the rest."""
 
     def __init__(self, server: Server | None) -> None:
         self.server = server
@@ -162,13 +162,14 @@ class CpuMeter:
                 app = table[master].own + table[master].children
                 app += sum(p.own for p in table.values() if p.ppid == master)
         pg = sum(p.own for p in table.values() if p.comm == "postgres")
+        proxy = sum(p.own for p in table.values() if p.comm == "nginx")
         pg += sum(p.children for pid, p in table.items()
                   if p.comm == "postgres" and table.get(p.ppid, _Proc("", 0, 0, 0)).comm != "postgres")
         import resource
 
         load = resource.getrusage(resource.RUSAGE_CHILDREN)
         busy, total = _machine_busy()
-        return {"app": app / CLK, "postgres": pg / CLK,
+        return {"app": app / CLK, "postgres": pg / CLK, "proxy": proxy / CLK,
                 "load": load.ru_utime + load.ru_stime, "busy": busy / CLK, "wall": time.monotonic()}
 
     def __enter__(self) -> CpuMeter:
@@ -179,13 +180,14 @@ class CpuMeter:
         after = self._sample()
         d = {k: after[k] - self.before[k] for k in after}
         capacity = d["wall"] * (os.cpu_count() or 1)
-        other = max(0.0, d["busy"] - d["app"] - d["postgres"] - d["load"])
+        other = max(0.0, d["busy"] - d["app"] - d["postgres"] - d["proxy"] - d["load"])
         self.result = {
             "wall_s": round(d["wall"], 2),
             "share_of_machine": {
                 "app": round(d["app"] / capacity, 3),
                 "postgres": round(d["postgres"] / capacity, 3),
                 "load_generator": round(d["load"] / capacity, 3),
+                "proxy": round(d["proxy"] / capacity, 3),  # nginx, in the "as deployed" run
                 "other": round(other / capacity, 3),
                 "idle": round(max(0.0, 1 - d["busy"] / capacity), 3),
             },

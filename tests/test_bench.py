@@ -57,6 +57,16 @@ def _check(db: dict, kind: str, workloads: set[str], sign_loader: str) -> None:
         gets += [db["count"]["alone"], db["count"]["while_signing"]]
         # count.json and the 256-connection baseline are measured alternately, best of each
         assert len(db["count"]["alone"]["rounds_rps"]) == len(db["baseline"]["c256"]["rounds_rps"]) >= 1
+        deployed = db["deployed"]  # behind deploy/nginx: wrk only (https, self-signed)
+        if sign_loader == "wrk":
+            gets += [deployed["count_alone"], deployed["count_while_signing"]]
+            assert deployed["proxy"].startswith("nginx/")
+            assert deployed["count_while_signing"]["cpu"]["share_of_machine"]["proxy"] > 0
+            during = deployed["sign_during"]
+            assert during["signatures"] > 0 and during["errors"]["total"] == 0
+            assert during["statuses"].get("POST 303") == during["signatures"]
+        else:
+            assert deployed == {"skipped": "needs wrk for both loads (https, self-signed)"}
     for res in gets:
         assert res["requests"] > 0 and res["rps"] > 0
         assert set(res["latency_ms"]) >= {"p50", "p99"}

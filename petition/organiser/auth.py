@@ -17,7 +17,6 @@ from petition.organiser import accounts, bp
 from petition.organiser.forms import LoginForm, PasswordChangeForm
 
 
-
 class _LoginManager(LoginManager):
     """Flask-Login with "strong" session protection for organisers only.
 
