@@ -304,7 +304,7 @@ class Bench:
             self.out["profile"] = {"skipped": "py-spy not installed (requirements-bench.txt)"}
             return
         time.sleep(0.5)
-        result = self.sign_load(server, seconds)().result()
+        result = self.sign_load(server.base, seconds)().result()
         _, err = recorder.communicate(timeout=seconds + 60)
         if not raw.exists():
             self.out["profile"] = {"skipped": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}
