@@ -166,6 +166,11 @@ def test_count_polls_are_answered_by_nginx(site: Site) -> None:
     assert b'"count"' in answers[0][2] or b"count" in answers[0][2]
     # Thirty polls within the cache lifetime: gunicorn saw one or two of them.
     assert 1 <= site.app_requests("/count.json") <= 2
+    # A browser's conditional poll gets a 304 from nginx's copy.
+    etag = answers[-1][1]["ETag"]
+    status, headers, body = _open(browser, url, headers={"If-None-Match": etag})
+    assert (status, body) == (304, b"")
+    assert headers["X-Cache-Status"] in ("HIT", "UPDATING", "EXPIRED", "STALE")
 
 
 def test_plain_http_is_redirected_to_https(site: Site) -> None:
