@@ -68,6 +68,10 @@ def add_event(db: Session, campaign: Campaign, name: str, code: str,
 
 @pytest.fixture
 def world(app: Flask) -> World:
+    return make_world(app)
+
+
+def make_world(app: Flask) -> World:
     """The campaign, its owner org@example.org and its events."""
     with database(app) as db:
         campaign = make_campaign(db, demands=2)
@@ -336,6 +340,26 @@ def test_errors_keep_the_typed_details_and_the_form_stays_usable(kiosk, app, out
     response = kiosk.post("/kiosk", data={**hidden(response.text), **SIGNER})
     assert response.status_code == 303
     assert len(signatures(app)) == 1 and len(emails_to(outbox, SIGNER["email"])) == 1
+
+
+def test_over_the_sign_limit_the_kiosk_keeps_the_typed_details(make_app):
+    """The kiosk shares the stall's network with the supporters' phones: over the limit the
+    next person gets the form back with what they typed and why, not an error page."""
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN="2 per minute")
+    world = make_world(app)
+    client = app.test_client()
+    assert start_kiosk(client, world.slug, world.stall).status_code == 303
+    for i in range(2):
+        assert kiosk_post(client, email=f"k{i}@example.org").status_code == 303
+    fields = hidden(client.get("/kiosk").text)
+    response = client.post("/kiosk", data={**fields, **SIGNER})
+    assert response.status_code == 429
+    assert response.headers["Cache-Control"] == "no-store"
+    text = unescape(response.text)
+    assert "Too many signatures were sent from your network in the last minute" in text
+    assert f'value="{SIGNER["email"]}"' in text and SIGNER["name"] in text
+    assert hidden(response.text)["form_nonce"] == fields["form_nonce"]
+    assert len(signatures(app)) == 2
 
 
 def test_double_submit_signs_once_and_sends_one_email(kiosk, app, outbox):

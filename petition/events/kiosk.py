@@ -19,44 +19,58 @@ A form submitted twice (a double tap, a replayed POST) signs once and sends one 
 
 Leaving kiosk mode needs the email and password of an owner or editor of the campaign.
 Starting and leaving it are recorded in the audit log (petition/organiser/kiosk_mode.py).
+What a kiosk signs for and the repeat check are services in petition/events/kiosk_services.py.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import nh3
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from markupsafe import Markup
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
 from wtforms import EmailField, Field, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from petition import markdown
 from petition.db import get_session
 from petition.errors import render_error
-from petition.events import services
+from petition.events.kiosk_services import (
+    KioskMarker,
+    KioskTarget,
+    is_repeat,
+    load_target,
+    text_without_links,
+)
 from petition.events.routes import bp
 from petition.extensions import csrf, limiter
 from petition.mail import dispatch_after_commit
-from petition.models import Campaign, CampaignMember, Demand, Event, Role, Signature
+from petition.models import Demand, Event
 from petition.signing import services as signing
-from petition.signing.forms import CampaignSignForm, PetitionSignForm, SignatureForm
+from petition.signing.forms import (
+    CampaignSignForm,
+    PetitionSignForm,
+    SignatureForm,
+    note_rate_limited,
+)
 
 SESSION_KEY = "kiosk"
 OPEN_FORMS_MAX = 5  # forms shown but not yet sent (another tab, a reload) that stay valid
 THANKS_SECONDS = 6  # the thank-you screen returns to an empty form after this long
-CAN_END = (Role.OWNER, Role.EDITOR)
 KIOSK_ENDPOINTS = frozenset(
     {"events.kiosk_form", "events.kiosk_sign", "events.kiosk_thanks", "events.kiosk_exit"}
 )
@@ -96,94 +110,6 @@ class KioskExitForm(FlaskForm):
         InputRequired(_l("Please enter your email address.")), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[
         InputRequired(_l("Please enter your password.")), Length(max=200)])
-
-
-# --- services (no request access) ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KioskMarker:
-    """What the session says this browser is a kiosk for."""
-
-    event_id: int
-    campaign_id: int
-
-
-@dataclass(frozen=True)
-class KioskTarget:
-    """The kiosk's event and what can be signed there now."""
-
-    event: Event
-    campaign: Campaign
-    demand: Demand | None  # the event's petition; None: the campaign's multi-sign form
-    demands: list[Demand] = field(default_factory=list)  # open for signing now
-    closed: str | None = None  # why nothing can be signed now
-
-
-def load_target(session: Session, marker: KioskMarker) -> KioskTarget | None:
-    """The kiosk's event and its open demands; None if the event is gone (or moved campaign)."""
-    event = session.scalars(
-        select(Event)
-        .where(Event.id == marker.event_id, Event.campaign_id == marker.campaign_id)
-        .options(joinedload(Event.campaign).selectinload(Campaign.demands),
-                 joinedload(Event.demand))
-    ).one_or_none()
-    if event is None:
-        return None
-    campaign = event.campaign
-    target = services.event_target(event)
-    if target is None:
-        return KioskTarget(event, campaign, None, [],
-                           _("This campaign is not published, so it cannot be signed yet."))
-    if target.endpoint == "signing.petition" and event.demand is not None:
-        reason = signing.closed_reason(event.demand)
-        return KioskTarget(event, campaign, event.demand,
-                           [] if reason else [event.demand], reason)
-    open_demands = [d for d in signing.public_demands(campaign)
-                    if signing.closed_reason(d) is None]
-    closed = None if open_demands else _("No demand of this campaign is open for signatures now.")
-    return KioskTarget(event, campaign, None, open_demands, closed)
-
-
-_TEXT_TAGS = {"p", "br", "strong", "em", "ul", "ol", "li", "blockquote", "h2", "h3", "h4",
-              "code", "pre", "hr"}
-
-
-def text_without_links(body: str) -> Markup:
-    """A demand's Markdown as HTML without links: a kiosk offers no way off the form."""
-    return Markup(nh3.clean(str(markdown.render(body)), tags=_TEXT_TAGS, attributes={}))  # noqa: S704
-
-
-def can_end_kiosk(session: Session, organiser_id: int, campaign_id: int) -> bool:
-    """True if the organiser is an owner or editor of the campaign (may end its kiosk)."""
-    role = session.scalar(
-        select(CampaignMember.role).where(
-            CampaignMember.campaign_id == campaign_id,
-            CampaignMember.organiser_id == organiser_id,
-        )
-    )
-    return role in CAN_END
-
-
-def is_repeat(
-    session: Session, outcome: signing.SignOutcome, source: str, shown_at: datetime
-) -> bool:
-    """True if a kiosk submission found only signatures this same form already made.
-
-    That is a second submission of one form (a double tap, a POST sent twice): it created
-    nothing, and every signature it would write to was made with this event's source after
-    the form was shown. A person who signed earlier and signs again on a new form is not a
-    repeat and is treated as everywhere else (the confirmation email again).
-    """
-    if outcome.created:
-        return False
-    ids = outcome.pending_again + outcome.already_confirmed
-    if not ids:
-        return False
-    rows = session.execute(
-        select(Signature.created_at, Signature.source).where(Signature.id.in_(ids))
-    ).all()
-    return bool(rows) and all(src == source and created >= shown_at for created, src in rows)
 
 
 # --- the kiosk marker and form nonces in the (signed) session --------------------------------
@@ -273,6 +199,18 @@ def _sign_limit() -> str:
     return current_app.config["RATELIMIT_SIGN"]
 
 
+def _kiosk_sign_breached(_limit: object) -> Response | None:
+    """Over the sign limit (a kiosk shares its network with the phones at the stall): the
+    form back with the typed details and a message; the default 429 page if not a kiosk."""
+    marker = _active_marker()
+    target = load_target(get_session(), marker) if marker is not None else None
+    if target is None:
+        return None
+    form = _make_form(target)
+    note_rate_limited(form)
+    return make_response(_render_form(target, form, 429))
+
+
 def _login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
@@ -319,7 +257,7 @@ def _signer(form: SignatureForm, source: str) -> signing.SignerInput:
 
 @bp.post("/kiosk")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
-@limiter.limit(_sign_limit)
+@limiter.limit(_sign_limit, on_breach=_kiosk_sign_breached)
 def kiosk_sign() -> Response | tuple[str, int]:
     """Sign at the kiosk: once per shown form, then the thank-you screen (303)."""
     marker = _active_marker()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from petition.db import begin_write
-from petition.events.kiosk import KioskMarker, can_end_kiosk
+from petition.events.kiosk_services import KioskMarker, can_end_kiosk
 from petition.events.services import audit_detail
 from petition.models import Campaign, Event, Organiser
 from petition.organiser import audit

@@ -119,6 +119,15 @@ class MaxLength(Length):
             raise StopValidation(str(exc)) from exc
 
 
+def note_rate_limited(form: FlaskForm) -> None:
+    """Say on a sign form (typed details kept) that too many signatures came from this
+    network: the answer to a rate-limited POST (429) on every sign form."""
+    form.form_errors.append(_(
+        "Too many signatures were sent from your network in the last minute (at events many "
+        "people share one connection). Your details are kept below: please wait a minute and "
+        "sign again."))
+
+
 def validate_name(_form: FlaskForm, field: Field) -> None:
     """Names: printable text, no markup, no web addresses."""
     value: str = field.data or ""

@@ -27,6 +27,7 @@ from petition.signing.forms import (
     PetitionSignForm,
     SignatureForm,
     clean_source,
+    note_rate_limited,
 )
 
 bp = Blueprint("signing", __name__)
@@ -36,25 +37,17 @@ def _sign_limit() -> str:
     return current_app.config["RATELIMIT_SIGN"]
 
 
-def rate_limited(form: SignatureForm) -> None:
-    """Say on the form (typed details kept) that too many signatures came from this network."""
-    form.form_errors.append(_(
-        "Too many signatures were sent from your network in the last minute (at events many "
-        "people share one connection). Your details are kept below: please wait a minute and "
-        "sign again."))
-
-
 def _petition_sign_breached(_limit: object) -> Response:
     demand = _shown_demand((request.view_args or {}).get("slug", ""))
     form = PetitionSignForm()
-    rate_limited(form)
+    note_rate_limited(form)
     return make_response(_render_petition(demand, form, 429))
 
 
 def _campaign_sign_breached(_limit: object) -> Response:
     campaign = _shown_campaign((request.view_args or {}).get("slug", ""))
     form = CampaignSignForm()
-    rate_limited(form)
+    note_rate_limited(form)
     return make_response(_render_campaign(campaign, form, 429))
 
 
