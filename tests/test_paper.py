@@ -367,9 +367,9 @@ def test_file_size_limit(make_app, db, campaign, event):  # noqa: ARG001
 
 
 def test_too_many_rows(owner, db, path, monkeypatch):
-    from petition.organiser import paper
+    from petition.organiser import paper_csv
 
-    monkeypatch.setattr(paper, "CSV_MAX_ROWS", 2)
+    monkeypatch.setattr(paper_csv, "CSV_MAX_ROWS", 2)
     content = "name,email,country\n" + "".join(f"P{i},p{i}@example.org,DE\n" for i in range(3))
     response = post_csv(owner, path, content)
     assert response.status_code == 400

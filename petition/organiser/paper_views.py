@@ -14,9 +14,14 @@ from petition.db import get_session
 from petition.events import services as events
 from petition.extensions import csrf
 from petition.models import Campaign, Demand, Event
-from petition.organiser import bp, paper
+from petition.organiser import bp, paper, paper_csv
 from petition.organiser.access import CAN_EDIT, campaign_for
-from petition.organiser.paper_forms import PaperEntryForm, PaperImportForm, csv_max_bytes
+from petition.organiser.paper_forms import (
+    ROW_FIELDS,
+    PaperEntryForm,
+    PaperImportForm,
+    csv_max_bytes,
+)
 from petition.signing import counts
 from petition.signing.forms import country_choices
 from petition.signing.services import closed_reason
@@ -101,8 +106,8 @@ def _page(campaign: Campaign, role: str, event: Event, demand: Demand | None, *,
             "event_paper": paper.event_paper_count(db, demand, event),
             "entries": paper.entry_views(db, campaign, _remembered(event)),
             "closed": closed_reason(demand), "countries": country_choices(),
-            "csv_max_kb": csv_max_bytes() // 1024, "csv_max_rows": paper.CSV_MAX_ROWS,
-            "columns": paper.ROW_FIELDS, "describe": paper.describe_duplicate,
+            "csv_max_kb": csv_max_bytes() // 1024, "csv_max_rows": paper_csv.CSV_MAX_ROWS,
+            "columns": ROW_FIELDS, "describe": paper.describe_duplicate,
             "report": report, "file_error": file_error,
             "demand_arg": request.args.get("demand") or None,
         }
@@ -127,7 +132,7 @@ def paper_entry(slug: str, event_id: int) -> Page:
         return _page(campaign, role, event, demand, form=form,
                      status=400 if form.is_submitted() else 200)
     db = get_session()
-    result = paper.enter_row(db, demand, event, paper.PaperRow.from_form(form),
+    result = paper.enter_row(db, demand, event, paper_csv.PaperRow.from_form(form),
                              organiser_id=current_user.id)
     db.commit()
     _remember(event, result)
@@ -154,7 +159,7 @@ def paper_import(slug: str, event_id: int) -> Page:
     db = get_session()
     try:
         report = paper.import_csv(db, demand, event, form.content, organiser_id=current_user.id)
-    except paper.PaperFileError as exc:
+    except paper_csv.PaperFileError as exc:
         db.rollback()
         return _page(campaign, role, event, demand, import_form=form, file_error=str(exc),
                      status=400)
