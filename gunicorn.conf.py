@@ -9,8 +9,9 @@ import os
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Processes use the cores, threads cover database waits: cores + 1 processes of 4 threads.
 # (gunicorn's "2 x cores + 1" is for its one-request-at-a-time sync worker: with threads it
-# only adds processes competing for the same cores; on 2 cores 3 x 4 signs 5-15% faster than
-# 5 x 4 and serves pages and polls as fast, in less memory: docs/performance.md.)
+# only adds processes competing for the same cores: on 2 cores, in alternating runs, 3 x 4
+# signed 9-18% faster than 5 x 4 and served pages and polls as fast, in less memory;
+# docs/performance.md.)
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_class = "gthread"
