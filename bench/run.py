@@ -221,9 +221,10 @@ class Bench:
             self.growth()
 
     def deployed(self) -> None:
-        """count.json while signing once more, as deployed: through deploy/nginx/ (TLS, the
-        count-poll cache) in front of a second app server set up as docs/operations.md says
-        (PROXY_COUNT=1, the https public URL). Both loads go through nginx."""
+        """count.json alone and while signing once more, as deployed: through deploy/nginx/
+        (TLS, the count-poll cache) in front of a second app server set up as
+        docs/operations.md says (PROXY_COUNT=1, the https public URL). Both loads go through
+        nginx."""
         if not nginx.nginx_path():
             self.out["deployed"] = {"skipped": "nginx is not installed"}
             return
@@ -235,16 +236,14 @@ class Bench:
         proxy = nginx.Nginx(app.port, self.tmp / "nginx", workers=os.cpu_count() or 1)
         app.env.update(PETITION_PROXY_COUNT="1", PETITION_PUBLIC_URL=proxy.https_base)
         seconds = self.mode["get_s"]
+        url = proxy.https_base + f"/petitions/{self.seed.sign_slug}/count.json"
         with app, proxy:
-            def poll() -> loaders.Load:
-                return loaders.get(proxy.https_base + f"/petitions/{self.seed.sign_slug}/count.json",
-                                   connections=POLLERS, loader=self.loader, duration=seconds,
-                                   max_requests=self.mode["max"])
+            def poll(duration: float = seconds) -> loaders.Load:
+                return loaders.get(url, connections=POLLERS, loader=self.loader,
+                                   duration=duration, max_requests=self.mode["max"])
 
             if self.mode["warmup_s"]:  # untimed: TLS sessions, the cache entry, the workers
-                loaders.get(proxy.https_base + f"/petitions/{self.seed.sign_slug}/count.json",
-                            connections=POLLERS, loader=self.loader,
-                            duration=self.mode["warmup_s"], max_requests=self.mode["max"]).result()
+                poll(self.mode["warmup_s"]).result()
             alone = self._measure(app, poll)[0]
             polled, signed = self._measure(app, poll, self.sign_load(proxy.https_base, seconds))
         self.out["deployed"] = {"proxy": f"{nginx.version()}, deploy/nginx/petition.conf, TLS",
