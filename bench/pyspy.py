@@ -83,6 +83,8 @@ _INTERESTING = (
     "petition_sign (petition/signing/routes.py)", "petition (petition/signing/routes.py)",
     "_render_petition (petition/signing/routes.py)", "sign (petition/signing/services.py)",
     "_queue_signing_email (petition/signing/services.py)", "enqueue (petition/mail.py)",
+    "_sign_new_in_one_statement (petition/signing/services.py)",
+    "_signing_message (petition/signing/services.py)", "add_security_headers (petition/http.py)",
     "validate_on_submit (flask_wtf/form.py)", "validate_email_address (petition/signing/forms.py)",
     "validate_csrf (flask_wtf/csrf.py)", "generate_csrf (flask_wtf/csrf.py)",
     "render_template (flask/templating.py)", "commit (sqlalchemy/orm/session.py)",

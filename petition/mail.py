@@ -28,29 +28,43 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-_INSERT_MESSAGE = insert(OutboxMessage).returning(OutboxMessage.id)
+INSERT_MESSAGE = insert(OutboxMessage).returning(OutboxMessage.id)
 
 
 def enqueue(
-    session: Session, *, kind: str, recipient: str, subject: str, text: str, html: str
+    session: Session, *, kind: str, recipient: str, subject: str, text: str, html: str,
+    links: dict[str, list[int]] | None = None,
 ) -> int:
     """Add a message to the outbox in the caller's transaction; returns its id.
 
     The recipient is encrypted. A plain INSERT ... RETURNING on the session's connection (no
-    ORM unit of work, the statement built once): this runs in every sign request.
+    ORM unit of work, the statement built once). links: see signing.emails (made at sending).
     """
+    return session.connection().execute(
+        INSERT_MESSAGE, message_row(kind=kind, recipient=recipient, subject=subject,
+                                     text=text, html=html, links=links),
+    ).scalar_one()
+
+
+def message_row(
+    *, kind: str, recipient: str, subject: str, text: str, html: str,
+    links: dict[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """The outbox_messages columns of a new pending message (recipient encrypted)."""
     cipher = current_app.extensions["petition.cipher"]
     now = utcnow()
-    return session.connection().execute(_INSERT_MESSAGE, {
+    return {
         "kind": kind,
         "recipient_enc": cipher.encrypt(recipient, "outbox.recipient"),
         "subject": subject,
         "body_text": text,
         "body_html": html,
+        "links": links,
         "status": OutboxStatus.PENDING,
+        "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
-    }).scalar_one()
+    }
 
 
 def dispatch_after_commit(message_ids: list[int]) -> None:
@@ -158,6 +172,7 @@ def _record_success(message: OutboxMessage) -> None:
     message.recipient_enc = None
     message.body_text = ""
     message.body_html = ""
+    message.links = None
 
 
 def _record_failure(message: OutboxMessage, exc: Exception) -> None:
@@ -169,6 +184,7 @@ def _record_failure(message: OutboxMessage, exc: Exception) -> None:
         message.recipient_enc = None
         message.body_text = ""  # the links in it are capabilities; keep nothing
         message.body_html = ""
+        message.links = None
         log.error("giving up on outbox message %s after %s attempts", message.id, message.attempts)
     else:
         delay = min(30 * 2 ** (message.attempts - 1), 6 * 3600)
@@ -187,9 +203,14 @@ def _build(message: OutboxMessage) -> EmailMessage:
     email["Subject"] = message.subject
     email["Message-ID"] = make_msgid(domain=_from_domain())
     email["Auto-Submitted"] = "auto-generated"
-    email.set_content(message.body_text)
-    if message.body_html:
-        email.add_alternative(message.body_html, subtype="html")
+    text, html = message.body_text, message.body_html
+    if message.links:
+        from petition.signing import emails  # here: petition.signing imports this module
+
+        text, html = emails.fill(text, html, message.links, message.created_at)
+    email.set_content(text)
+    if html:
+        email.add_alternative(html, subtype="html")
     return email
 
 

@@ -5,30 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache, lru_cache
-from typing import Any, NamedTuple
+from functools import cache
+from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy import JSON, ColumnElement, bindparam, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from petition import mail
 from petition.crypto import DataCipher
 from petition.db import begin_write, dialect_insert
-from petition.links import public_url
 from petition.models import (
     Campaign,
     CampaignStatus,
+    Channel,
     Demand,
     DemandStatus,
+    OutboxMessage,
     Signature,
     SignatureStatus,
     UTCDateTime,
     utcnow,
 )
-from petition.signing import counts, tokens
+from petition.signing import counts, emails
 
 PUBLIC_CAMPAIGN = (CampaignStatus.OPEN, CampaignStatus.CLOSED, CampaignStatus.ARCHIVED)
 PUBLIC_DEMAND = (DemandStatus.OPEN, DemandStatus.CLOSED, DemandStatus.WON)
@@ -134,7 +135,7 @@ def takes_signatures(now: Any) -> list[ColumnElement[bool]]:
 
 _ROW = ("email_key", "email_domain_key", "name_enc", "email_enc", "postcode_enc", "country",
         "contact_consent", "public_consent", "source", "ip_hash", "status", "emails_sent",
-        "created_at")
+        "created_at", "channel")
 
 
 @cache
@@ -161,6 +162,37 @@ def _insert_if_open(dialect: str) -> Any:
     )
 
 
+_MESSAGE = ("kind", "recipient_enc", "subject", "body_text", "body_html", "status",
+            "attempts", "next_attempt_at", "created_at")
+
+
+@cache
+def _sign_and_queue() -> Any:
+    """PostgreSQL: _insert_if_open() for one demand and, if it inserted, the signing email
+    naming the new signature, in ONE statement (data-modifying CTEs):
+
+        WITH new AS (INSERT INTO signatures ... ON CONFLICT DO NOTHING RETURNING id),
+             message AS (INSERT INTO outbox_messages ... SELECT ... FROM new RETURNING id)
+        SELECT new.id, message.id FROM new JOIN message ON true
+
+    Run outside a transaction, it is atomic by itself: one round trip instead of BEGIN, two
+    INSERTs and COMMIT. It returns no row when nothing was inserted (already signed, or
+    closed), and then wrote nothing.
+    """
+    new = _insert_if_open("postgresql").cte("new")
+    columns = OutboxMessage.__table__.c
+    values = [bindparam(f"m_{name}", type_=columns[name].type) for name in _MESSAGE]
+    ids = func.json_build_array(new.c.id)
+    links = func.json_build_object(emails.CONFIRM, ids, emails.WITHDRAW, ids, type_=JSON)
+    message = (
+        insert(OutboxMessage)
+        .from_select([*_MESSAGE, "links"], select(*values, links).select_from(new))
+        .returning(OutboxMessage.id)
+        .cte("message")
+    )
+    return select(new.c.id, message.c.id).select_from(new.join(message, true()))
+
+
 def sign(
     session: Session, demands: Sequence[Demand], signer: SignerInput, ip_address: str | None
 ) -> SignOutcome:
@@ -173,8 +205,10 @@ def sign(
     (confirmed), at most MAX_EMAILS_PER_SIGNATURE emails per signature. A demand that no
     longer takes signatures is listed in outcome.refused: the caller then rolls back and
     explains. Otherwise the caller commits.
+
+    On PostgreSQL a new signature on one demand (the common case) and its email are written
+    by one statement in autocommit (_sign_and_queue); anything else takes the transaction.
     """
-    begin_write(session)
     c = cipher()
     now = utcnow()
     email_key = c.email_key(signer.email)
@@ -192,15 +226,22 @@ def sign(
         "v_status": SignatureStatus.PENDING,
         "v_emails_sent": 1,
         "v_created_at": now,
+        "v_channel": Channel.ONLINE,
         "v_now": now,
     }
-    insert = _insert_if_open(session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and len(demands) == 1 and not session.in_transaction():
+        outcome = _sign_new_in_one_statement(session, demands[0], signer.email, row)
+        if outcome is not None:
+            return outcome
+    begin_write(session)
+    insert_row = _insert_if_open(dialect)
     connection = session.connection()
     cap = int(current_app.config["MAX_EMAILS_PER_SIGNATURE"])
     outcome = SignOutcome()
     by_id: dict[int, Demand] = {}
     for demand in sorted(demands, key=lambda d: d.id):
-        new_id = connection.execute(insert, {**row, "v_demand_id": demand.id}).scalar_one_or_none()
+        new_id = connection.execute(insert_row, {**row, "v_demand_id": demand.id}).scalar_one_or_none()
         if new_id is not None:
             outcome.created.append(new_id)
             by_id[new_id] = demand
@@ -231,34 +272,19 @@ def sign(
     return outcome
 
 
-class Listed(NamedTuple):
-    """A demand as the signing email lists it."""
-
-    title: str
-    campaign_title: str
-
-
-# Where each signer's own links go in the rendered email (no title can hold a NUL).
-_CONFIRM_HOLE = "\x00confirm-url\x00"
-_WITHDRAW_HOLE = "\x00withdraw-url\x00"
-
-
-@lru_cache(maxsize=256)
-def _signing_email_bodies(
-    locale: str, max_age_days: int, to_confirm: tuple[Listed, ...], already: tuple[Listed, ...]
-) -> tuple[str, str]:
-    """The signing email's text and HTML with holes for the links, rendered once per language
-    and list of demands: everything in them but the two links is the same for every signer
-    (and no signer's data is in them)."""
-    context = {
-        "to_confirm": to_confirm,
-        "already": already,
-        "confirm_url": _CONFIRM_HOLE if to_confirm else None,
-        "withdraw_url": _WITHDRAW_HOLE,
-        "max_age_days": max_age_days,
-    }
-    return (render_template("mail/signing.txt", **context),
-            render_template("mail/signing.html", **context))
+def _sign_new_in_one_statement(
+    session: Session, demand: Demand, email: str, row: dict[str, Any]
+) -> SignOutcome | None:
+    """A new signature on one demand and its email in one autocommitted statement, or None
+    (nothing written: the signer had signed already, or the demand is closed)."""
+    message = _signing_message(email, to_confirm=[demand], already=[])
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    params = {**row, "v_demand_id": demand.id, **{f"m_{k}": message[k] for k in _MESSAGE}}
+    written = connection.execute(_sign_and_queue(), params).first()
+    if written is None:
+        session.rollback()  # gives the autocommit connection back; the caller's path begins anew
+        return None
+    return SignOutcome(created=[written[0]], message_id=written[1])
 
 
 def _queue_signing_email(
@@ -266,15 +292,25 @@ def _queue_signing_email(
 ) -> int:
     to_confirm = sorted(outcome.created + outcome.pending_again, key=lambda i: by_id[i].ordinal)
     already = sorted(outcome.already_confirmed, key=lambda i: by_id[i].ordinal)
-    text, html = _signing_email_bodies(
+    message = _signing_message(
+        email, to_confirm=[by_id[i] for i in to_confirm], already=[by_id[i] for i in already],
+        links=emails.links(to_confirm, list(by_id)),
+    )
+    return session.connection().execute(mail.INSERT_MESSAGE, message).scalar_one()
+
+
+def _signing_message(
+    email: str, *, to_confirm: Sequence[Demand], already: Sequence[Demand],
+    links: dict[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """The outbox row of the signing email (the links are made when it is sent)."""
+    text, html = emails.bodies(
         str(get_locale() or ""),
         int(current_app.config["CONFIRM_MAX_AGE_DAYS"]),
-        tuple(Listed(by_id[i].title, by_id[i].campaign.title) for i in to_confirm),
-        tuple(Listed(by_id[i].title, by_id[i].campaign.title) for i in already),
+        tuple(emails.listed(d.title, d.campaign.title) for d in to_confirm),
+        tuple(emails.listed(d.title, d.campaign.title) for d in already),
     )
-    links = {_WITHDRAW_HOLE: public_url("signing.withdraw", token=tokens.make(tokens.WITHDRAW, list(by_id)))}
     if to_confirm:
-        links[_CONFIRM_HOLE] = public_url("signing.confirm", token=tokens.make(tokens.CONFIRM, to_confirm))
         kind = "confirm"
         subject = ngettext(
             "Please confirm your signature", "Please confirm your %(num)d signatures",
@@ -283,9 +319,8 @@ def _queue_signing_email(
     else:
         kind = "already-signed"
         subject = _("You have already signed")
-    for hole, url in links.items():  # URLs of URL-safe characters: the same escaped or not
-        text, html = text.replace(hole, url), html.replace(hole, url)
-    return mail.enqueue(session, kind=kind, recipient=email, subject=subject, text=text, html=html)
+    return mail.message_row(kind=kind, recipient=email, subject=subject, text=text, html=html,
+                            links=links)
 
 
 def confirm(session: Session, signature_ids: list[int]) -> list[Signature]:

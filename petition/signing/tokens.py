@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 CONFIRM = "signature-confirm-v1"
 WITHDRAW = "signature-withdraw-v1"
@@ -21,13 +24,31 @@ class TokenExpired(Exception):
         self.signature_ids = signature_ids
 
 
+class _IssuedAtSigner(TimestampSigner):
+    """A TimestampSigner that dates its signatures at a given time, not now."""
+
+    def __init__(self, *args: Any, issued_at: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.issued_at = issued_at
+
+    def get_timestamp(self) -> int:
+        return self.issued_at
+
+
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
 
 
-def make(purpose: str, signature_ids: list[int]) -> str:
-    """A token naming the given signatures, for the given purpose."""
-    return _serializer(purpose).dumps(sorted(signature_ids))
+def make(purpose: str, signature_ids: list[int], issued_at: datetime | None = None) -> str:
+    """A token naming the given signatures, for the given purpose, dated issued_at (default
+    now): its age, checked by load(), counts from then."""
+    if issued_at is None:
+        return _serializer(purpose).dumps(sorted(signature_ids))
+    serializer = URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt=purpose, signer=_IssuedAtSigner,
+        signer_kwargs={"issued_at": int(issued_at.timestamp())},
+    )
+    return serializer.dumps(sorted(signature_ids))
 
 
 def load(purpose: str, token: str, max_age_seconds: int | None = None) -> list[int]:
