@@ -25,12 +25,19 @@ SECURITY_HEADERS = (
 )
 
 
+_SECURITY_HEADERS_BY_KEY = tuple((name.lower(), name, value) for name, value in SECURITY_HEADERS)
+
+
 def add_security_headers(response: BaseResponse) -> BaseResponse:
-    """Every response's security headers (a view may set its own stricter ones first)."""
-    headers = response.headers
-    for name, value in SECURITY_HEADERS:
-        if name not in headers:
-            headers[name] = value
+    """Every response's security headers (a view may set its own stricter ones first).
+
+    One pass over the headers the response has and one extend (this runs on every response:
+    a lookup and a set per header cost twice as much).
+    """
+    present = {name.lower() for name in response.headers.keys()}
+    response.headers.extend(
+        [(name, value) for key, name, value in _SECURITY_HEADERS_BY_KEY if key not in present]
+    )
     return response
 
 
