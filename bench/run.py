@@ -235,7 +235,10 @@ class Bench:
         app = Server("petition:create_app()", self.env, self.tmp / "deployed.log")
         proxy = nginx.Nginx(app.port, self.tmp / "nginx", workers=os.cpu_count() or 1)
         app.env.update(PETITION_PROXY_COUNT="1", PETITION_PUBLIC_URL=proxy.https_base)
-        seconds = self.mode["get_s"]
+        # At least 3 s, even in a smoke run: the TLS handshakes of 320 new connections and the
+        # first requests of a fresh app server took more than a second on a slow machine,
+        # and a 1-second window then saw no signature at all.
+        seconds = max(self.mode["get_s"], 3)
         url = proxy.https_base + f"/petitions/{self.seed.sign_slug}/count.json"
         with app, proxy:
             def poll(duration: float = seconds) -> loaders.Load:
