@@ -28,22 +28,21 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-INSERT_MESSAGE = insert(OutboxMessage).returning(OutboxMessage.id)
+_INSERT_MESSAGE = insert(OutboxMessage).returning(OutboxMessage.id)
 
 
 def enqueue(
-    session: Session, *, kind: str, recipient: str, subject: str, text: str, html: str,
-    links: dict[str, list[int]] | None = None,
+    session: Session, *, kind: str, recipient: str, subject: str, text: str, html: str
 ) -> int:
-    """Add a message to the outbox in the caller's transaction; returns its id.
+    """Add a message to the outbox in the caller's transaction; returns its id."""
+    return insert_message(session, message_row(kind=kind, recipient=recipient, subject=subject,
+                                                text=text, html=html))
 
-    The recipient is encrypted. A plain INSERT ... RETURNING on the session's connection (no
-    ORM unit of work, the statement built once). links: see signing.emails (made at sending).
-    """
-    return session.connection().execute(
-        INSERT_MESSAGE, message_row(kind=kind, recipient=recipient, subject=subject,
-                                     text=text, html=html, links=links),
-    ).scalar_one()
+
+def insert_message(session: Session, row: dict[str, Any]) -> int:
+    """Insert a message_row() in the caller's transaction; returns its id. A plain INSERT ...
+    RETURNING on the session's connection (no ORM unit of work, the statement built once)."""
+    return session.connection().execute(_INSERT_MESSAGE, row).scalar_one()
 
 
 def message_row(

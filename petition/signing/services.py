@@ -296,7 +296,7 @@ def _queue_signing_email(
         email, to_confirm=[by_id[i] for i in to_confirm], already=[by_id[i] for i in already],
         links=emails.links(to_confirm, list(by_id)),
     )
-    return session.connection().execute(mail.INSERT_MESSAGE, message).scalar_one()
+    return mail.insert_message(session, message)
 
 
 def _signing_message(
