@@ -35,20 +35,20 @@ class _IssuedAtSigner(TimestampSigner):
         return self.issued_at
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
+def _serializer(purpose: str, issued_at: datetime | None = None) -> URLSafeTimedSerializer:
+    """The purpose's serializer; with issued_at, one that dates its tokens then."""
+    if issued_at is None:
+        return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt=purpose, signer=_IssuedAtSigner,
+        signer_kwargs={"issued_at": int(issued_at.timestamp())},
+    )
 
 
 def make(purpose: str, signature_ids: list[int], issued_at: datetime | None = None) -> str:
     """A token naming the given signatures, for the given purpose, dated issued_at (default
     now): its age, checked by load(), counts from then."""
-    if issued_at is None:
-        return _serializer(purpose).dumps(sorted(signature_ids))
-    serializer = URLSafeTimedSerializer(
-        current_app.config["SECRET_KEY"], salt=purpose, signer=_IssuedAtSigner,
-        signer_kwargs={"issued_at": int(issued_at.timestamp())},
-    )
-    return serializer.dumps(sorted(signature_ids))
+    return _serializer(purpose, issued_at).dumps(sorted(signature_ids))
 
 
 def load(purpose: str, token: str, max_age_seconds: int | None = None) -> list[int]:
