@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from petition import config, db, errors, markdown
 from petition.crypto import DataCipher
-from petition.extensions import babel, csrf, limiter
+from petition.extensions import babel, configured_locale, csrf, limiter
 from petition.http import add_security_headers
 from petition.signing import display
 
@@ -42,7 +42,7 @@ def create_app(
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     db.init_app(app)
     display.init_app(app)
-    babel.init_app(app)
+    babel.init_app(app, locale_selector=configured_locale)
     csrf.init_app(app)
     limiter.init_app(app)
     markdown.init_app(app)
