@@ -1,9 +1,10 @@
 """nginx in front of a running app with the shipped config (deploy/nginx/), on loopback ports.
 
-Used by tests/test_nginx.py and by the benchmarks' "as deployed" run. The site file is used
-as it is, with only what an install changes put in: the upstream address, the listen ports,
-the cache directory, the certificate (a throwaway self-signed one), the snippet and static
-paths. A change to the file that removes one of those lines fails loudly here.
+Used by tests/test_nginx.py and by the benchmarks' "as deployed" run. The top-level file
+(petition-main.conf) is included as it is; the site file is used as it is, with only what an
+install changes put in: the upstream address, the listen ports, the cache directory, the
+certificate (a throwaway self-signed one), the snippet and static paths. A change to the
+file that removes one of those lines fails loudly here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cryptography.x509.oid import NameOID
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "deploy" / "nginx" / "petition.conf"
 SNIPPET = ROOT / "deploy" / "nginx" / "petition-proxy.conf"
+MAIN = ROOT / "deploy" / "nginx" / "petition-main.conf"  # top-level directives, included as shipped
 
 
 def nginx_path() -> str | None:
@@ -116,6 +118,7 @@ class Nginx:
         self.conf.write_text(f"""
 {user}
 worker_processes {workers};
+include {MAIN};
 daemon off;
 pid {directory / 'nginx.pid'};
 error_log {directory / 'error.log'} warn;

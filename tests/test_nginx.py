@@ -4,6 +4,7 @@ browser goes through in production, over TLS."""
 from __future__ import annotations
 
 import http.cookiejar
+import os
 import re
 import urllib.error
 import urllib.parse
@@ -171,6 +172,43 @@ def test_count_polls_are_answered_by_nginx(site: Site) -> None:
     status, headers, body = _open(browser, url, headers={"If-None-Match": etag})
     assert (status, body) == (304, b"")
     assert headers["X-Cache-Status"] in ("HIT", "UPDATING", "EXPIRED", "STALE")
+
+
+def _nginx_workers(pid: int) -> list[int]:
+    """nginx's worker processes: the children of its master, pid, that serve requests (the
+    cache manager and loader keep the normal priority)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                serving = b"worker process" in (entry / "cmdline").read_bytes()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[1]) == pid and serving:  # fields after "pid (comm)": state, ppid
+                found.append(int(entry.name))
+    return found
+
+
+def _nice(pid: int) -> int:
+    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_nginx_workers_get_the_cpu_before_the_app(site: Site) -> None:
+    """deploy/nginx/petition-main.conf's worker_priority is in effect: as root (CI, and any
+    production master, which binds port 443) the workers run at it; without root nginx says
+    it could not set it and runs on at the normal priority."""
+    match = re.search(r"^worker_priority (-?\d+);", bench_nginx.MAIN.read_text(), re.MULTILINE)
+    assert match and int(match.group(1)) < 0
+    priority = int(match.group(1))
+    assert site.nginx.proc is not None
+    workers = _nginx_workers(site.nginx.proc.pid)
+    assert len(workers) >= 1
+    if os.geteuid() == 0:
+        assert {_nice(pid) for pid in workers} == {priority}
+    else:
+        assert {_nice(pid) for pid in workers} == {_nice(os.getpid())}
+        assert f"setpriority({priority}) failed" in (site.nginx.directory / "error.log").read_text()
 
 
 def test_plain_http_is_redirected_to_https(site: Site) -> None:
