@@ -376,7 +376,8 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "pending signatures generated in the database with the app's cipher and token code.",
         "- \"behind nginx\": count.json alone and while signing once more, as deployed: "
         "`deploy/nginx/petition.conf` (TLS on loopback with a throwaway certificate, the "
-        "2-second count-poll cache, keep-alive to gunicorn) in front of a second app server "
+        "2-second count-poll cache, keep-alive to gunicorn) and `petition-main.conf` (nginx's "
+        "workers at priority -5 when the runner is root) in front of a second app server "
         "with `PETITION_PROXY_COUNT=1` and the https public URL; both loads go through nginx. "
         "nginx's CPU is counted apart from \"other\" and named in the note. The "
         "direct-to-gunicorn rows above are the app's own capacity.",

@@ -249,7 +249,7 @@ class Bench:
                 poll(self.mode["warmup_s"]).result()
             alone = self._measure(app, poll)[0]
             polled, signed = self._measure(app, poll, self.sign_load(proxy.https_base, seconds))
-        self.out["deployed"] = {"proxy": f"{nginx.version()}, deploy/nginx/petition.conf, TLS",
+        self.out["deployed"] = {"proxy": f"{nginx.version()}, deploy/nginx/ (site, snippet, petition-main.conf), TLS",
                                 "count_alone": alone, "count_while_signing": polled,
                                 "sign_during": signed}
 
