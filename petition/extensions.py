@@ -25,6 +25,6 @@ def configured_locale() -> Locale:
     """flask-babel's locale selector: the configured BABEL_DEFAULT_LOCALE, parsed once.
 
     Without a selector flask-babel parses that setting again on every request, and Babel then
-    looks for the locale's data file on disk (a stat() per request, a few % of a signature's
-    CPU). A Locale is immutable, so one object serves every request and thread."""
+    looks for the locale's data file on disk (a stat() per request). A Locale is immutable,
+    so one object serves every request and thread."""
     return _parsed_locale(current_app.config["BABEL_DEFAULT_LOCALE"])

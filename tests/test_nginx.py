@@ -174,6 +174,11 @@ def test_count_polls_are_answered_by_nginx(site: Site) -> None:
     assert headers["X-Cache-Status"] in ("HIT", "UPDATING", "EXPIRED", "STALE")
 
 
+def _stat(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat's fields after "pid (comm)": state, ppid, ... (nice is the 17th)."""
+    return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _nginx_workers(pid: int) -> list[int]:
     """nginx's worker processes: the children of its master, pid, that serve requests (the
     cache manager and loader keep the normal priority)."""
@@ -181,17 +186,17 @@ def _nginx_workers(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parent = int(_stat(entry.name)[1])
                 serving = b"worker process" in (entry / "cmdline").read_bytes()
             except (OSError, IndexError):
                 continue  # gone meanwhile
-            if int(fields[1]) == pid and serving:  # fields after "pid (comm)": state, ppid
+            if parent == pid and serving:
                 found.append(int(entry.name))
     return found
 
 
 def _nice(pid: int) -> int:
-    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[16])
+    return int(_stat(pid)[16])
 
 
 def test_nginx_workers_get_the_cpu_before_the_app(site: Site) -> None:
