@@ -1,9 +1,11 @@
 """Sample the gunicorn workers with py-spy during a load and summarise where the time goes.
 
-`py-spy record --subprocesses --format raw` writes collapsed stacks ("frame;frame;... N").
-The summary counts, over the samples taken inside a request (below gunicorn's
-handle_request), the share that each function is on the stack (inclusive) and on top of it
-(self). Idle threads are not sampled (py-spy's default), so the shares are of busy time.
+`py-spy record --subprocesses --gil --format raw` writes collapsed stacks ("frame;frame;... N")
+of the threads holding the GIL: Python's CPU time. (Without --gil, py-spy also counts a
+thread as busy while it waits to take the GIL back after a system call or a C call, which
+made socket writes, database waits and small C calls look many times their CPU.) The
+summary counts, over the samples taken inside a request (below gunicorn's handle_request),
+the share that each function is on the stack (inclusive) and on top of it (self).
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ def py_spy() -> str | None:
     return str(here) if here.exists() else shutil.which("py-spy")
 
 
-def start(master_pid: int, seconds: float, out: Path, rate: int = 67) -> subprocess.Popen[bytes] | None:
+RATE = 67  # samples a second per thread: little enough to leave the load as it is
+
+
+def start(master_pid: int, seconds: float, out: Path, rate: int = RATE) -> subprocess.Popen[bytes] | None:
     """Record all gunicorn processes for `seconds`; None if py-spy is not installed."""
     binary = py_spy()
     if binary is None:
         return None
     return subprocess.Popen(
-        [binary, "record", "--pid", str(master_pid), "--subprocesses", "--nonblocking",
+        [binary, "record", "--pid", str(master_pid), "--subprocesses", "--gil", "--nonblocking",
          "--rate", str(rate), "--duration", str(max(1, round(seconds))), "--format", "raw",
          "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -56,11 +61,12 @@ def summarise(raw: Path, top: int = 30) -> dict[str, Any]:
     """Inclusive and self shares of the functions seen while handling requests."""
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
-    total = 0
+    total = everything = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
+        everything += int(count)
         frames = [_short(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         if _REQUEST_ROOT not in frames:
             continue
@@ -73,6 +79,7 @@ def summarise(raw: Path, top: int = 30) -> dict[str, Any]:
     share = (lambda c: round(c / total, 4)) if total else (lambda c: 0.0)
     return {
         "samples_in_requests": total,
+        "samples_all": everything,  # in requests, and gunicorn's own work between them
         "inclusive": [{"function": f, "share": share(c)} for f, c in inclusive.most_common(top)],
         "self": [{"function": f, "share": share(c)} for f, c in leaf.most_common(top)],
         "selected": {name: share(c) for name, c in inclusive.items() if _interesting(name)},

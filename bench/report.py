@@ -218,10 +218,21 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
     if sign:
         flow = _get(sign, "latency_ms", "flow") or {}
         note = f"GET+POST per signature; flow p50/p99 {flow.get('p50')}/{flow.get('p99')} ms"
+        if sign.get("pct_of_floor"):
+            note += f"; {sign['pct_of_floor']:.0f}% of the framework floor"
         if sign.get("pct_of_python_baseline"):
             note += f"; {sign['pct_of_python_baseline']}% of the Python-client baseline"
+        note = "; ".join(x for x in (note, _rounds(sign, "alternating with the floor")) if x)
     rows.append(_row("sign (GET form + POST), 64 clients", sign, rate_key="signatures_per_s",
                      unit="sig/s", latency="post", note=note, per="signatures"))
+    floor = r.get("sign_floor")
+    if floor:
+        rows.append(_row("sign floor: the same load on `bench/floor_app.py`", floor,
+                         rate_key="signatures_per_s", unit="sig/s", latency="post",
+                         per="signatures",
+                         note="; ".join(x for x in (
+                             "the framework alone: session, CSRF, form validation, no database",
+                             _rounds(floor, "alternating with the app")) if x)))
     confirm = r.get("confirm") or {}
     for layout in ("hot", "spread"):
         rounds = confirm.get("rounds") or []
@@ -314,14 +325,28 @@ def _kept(existing: str) -> dict[str, str]:
 def _profile_md(db: str, prof: dict[str, Any]) -> str:
     if not prof or "skipped" in prof:
         return f"{DB_TITLES[db]}: {prof.get('skipped') if prof else 'not run'}.\n"
+    total_ms = per_sig = prof.get("app_cpu_ms_per_signature_while_sampled")
+    if per_sig and prof.get("samples_all"):  # the shares are of the samples in requests
+        per_sig = per_sig * prof["samples_in_requests"] / prof["samples_all"]
+
+    def ms(share: float) -> str:  # the share of the app's CPU per signature, in ms
+        return f" | {share * per_sig:.3f}" if per_sig else ""
+
+    head, rule = ("| function | inclusive | ms per signature |", "|---|---|---|") if per_sig else (
+        "| function | inclusive |", "|---|---|")
     lines = [f"**{DB_TITLES[db]}** ({prof['samples_in_requests']:,} samples inside requests, "
-             f"sign load at {prof.get('signatures_per_s_while_sampled')} sig/s while sampled; "
-             f"raw stacks: `{prof['raw']}`). Share of busy request time with the function on "
-             "the stack (inclusive):", "", "| function | inclusive |", "|---|---|"]
+             f"sign load at {prof.get('signatures_per_s_while_sampled')} sig/s while sampled"
+             + (f", the app's CPU {total_ms} ms per signature, {prof['samples_in_requests'] / prof['samples_all'] * 100:.0f}% of it in requests" if per_sig and prof.get("samples_all") else "")
+             + f"; raw stacks: `{prof['raw']}`). Share of the request handling's Python CPU "
+             "with the function on the stack (inclusive)"
+             + (", and that share of the app's CPU per signature" if per_sig else "")
+             + ":", "", head, rule]
     selected = sorted(prof.get("selected", {}).items(), key=lambda kv: (-kv[1], kv[0]))
-    lines += [f"| `{name}` | {share * 100:.1f}% |" for name, share in selected]
-    lines += ["", "Top functions by self time:", "", "| function | self |", "|---|---|"]
-    lines += [f"| `{row['function']}` | {row['share'] * 100:.1f}% |" for row in prof["self"][:12]]
+    lines += [f"| `{name}` | {share * 100:.1f}%{ms(share)} |" for name, share in selected]
+    head = head.replace("inclusive", "self")
+    lines += ["", "Top functions by self time:", "", head, rule]
+    lines += [f"| `{row['function']}` | {row['share'] * 100:.1f}%{ms(row['share'])} |"
+              for row in prof["self"][:12]]
     return "\n".join(lines) + "\n"
 
 
@@ -353,7 +378,12 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         + (f"each replaced after about {g['max_requests']:,} requests, " if g.get("max_requests") else "")
         + "access log on (to a file), on a "
         "free port on 127.0.0.1. The baseline is `bench/hello_app.py` (a bare Flask app "
-        "returning \"Hello, World!\") under the same config, in the same run, per database.",
+        "returning \"Hello, World!\") under the same config, in the same run, per database. "
+        "The sign flow's framework floor is `bench/floor_app.py` under the same config: the "
+        "same GET and POST through gunicorn, Flask, Flask-WTF (session, CSRF) and WTForms "
+        "(the same fields and library validators, email-validator included) with the page "
+        "rendered once as the app does, and no database, encryption, email or other app "
+        "work: the ceiling of the sign load with this stack on this machine.",
         f"- Load: separate processes on the same machine over loopback: {results['loaders']['wrk'] or 'no wrk'} "
         "with `bench/wrk/*.lua` for the GET workloads (page, count, qr, confirm, baseline), "
         + ("and for the sign form flow (`sign.lua`: one connection per wrk thread, so each "
@@ -423,7 +453,8 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "most 20 s) for the machine to be nearly idle (85% idle over one second). count.json "
         "alone and the baseline at 256 connections are the best of "
         f"{s.get('pair_rounds', 1)} runs each, alternating between the app and the baseline "
-        "server (both up), since their ratio is a target. Raw JSON: `bench/results/` "
+        "server (both up), since their ratio is a target; sign and its framework floor the "
+        f"same way ({s.get('pair_rounds', 1)} runs each, alternating). Raw JSON: `bench/results/` "
         "(git-ignored).",
         "",
     ]
@@ -452,7 +483,10 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
     if profiles:
         out += ["## Sign profile (py-spy)", "",
                 "An extra sign run (same load, not the measured one) sampled with `py-spy record "
-                "--subprocesses` on the gunicorn master.", ""]
+                "--subprocesses --gil` on the gunicorn master: only threads holding the GIL are "
+                "sampled, so the shares are of Python CPU time, not of waits for the GIL, the "
+                "database or the network. The time in C code that releases the GIL (socket "
+                "writes, hashing large inputs) is not in them.", ""]
         for db, prof in profiles.items():
             out += [_profile_md(db, prof)]
     out.append(kept.get("Analysis", "## Analysis\n\n(To be written after a full run.)\n"))

@@ -84,6 +84,12 @@ def _check(db: dict, kind: str, workloads: set[str], sign_loader: str) -> None:
         assert sign["statuses"].get("POST 303") == sign["signatures"]
         assert sign["statuses"].get("GET 200", 0) >= sign["signatures"]
         assert all(sign["latency_ms"][phase]["p50"] > 0 for phase in ("get", "post", "flow"))
+        # the same load on the framework alone (bench/floor_app.py), alternating with the app
+        floor = db["sign_floor"]
+        assert floor["signatures"] > 0 and floor["errors"]["total"] == 0
+        assert floor["statuses"].get("POST 303") == floor["signatures"]
+        assert sign["pct_of_floor"] == round(
+            sign["signatures_per_s"] / floor["signatures_per_s"] * 100, 1)
     if "confirm" in workloads:
         confirm = db["confirm"]
         assert confirm["hot_rps"] > 0 and confirm["spread_rps"] > 0
