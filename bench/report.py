@@ -127,14 +127,19 @@ def _cpu(res: dict[str, Any]) -> str:
 NPROC = 2
 
 
-def _cpu_ms(res: dict[str, Any], per: str) -> str:
-    """gunicorn CPU time per request (or per signature) in this workload's window."""
+def app_cpu_ms(res: dict[str, Any], per: str, nproc: int | None = None) -> float | None:
+    """gunicorn CPU ms per request (or per signature) in this workload's window, or None."""
     share = _get(res, "cpu", "share_of_machine", "app")
     wall = _get(res, "cpu", "wall_s")
     n = res.get(per)
     if share is None or not wall or not n:
-        return ""
-    return f"{share * NPROC * wall * 1000 / n:.1f}"
+        return None
+    return share * (nproc or NPROC) * wall * 1000 / n
+
+
+def _cpu_ms(res: dict[str, Any], per: str) -> str:
+    ms = app_cpu_ms(res, per)
+    return "" if ms is None else f"{ms:.1f}"
 
 
 def _row(name: str, res: dict[str, Any] | None, *, rate_key: str = "rps", unit: str = "req/s",
@@ -325,9 +330,10 @@ def _kept(existing: str) -> dict[str, str]:
 def _profile_md(db: str, prof: dict[str, Any]) -> str:
     if not prof or "skipped" in prof:
         return f"{DB_TITLES[db]}: {prof.get('skipped') if prof else 'not run'}.\n"
-    total_ms = per_sig = prof.get("app_cpu_ms_per_signature_while_sampled")
-    if per_sig and prof.get("samples_all"):  # the shares are of the samples in requests
-        per_sig = per_sig * prof["samples_in_requests"] / prof["samples_all"]
+    total_ms = prof.get("app_cpu_ms_per_signature_while_sampled")
+    in_requests = prof["samples_in_requests"] / prof["samples_all"] if prof.get("samples_all") else None
+    # the shares are of the samples in requests: of that part of the app's CPU
+    per_sig = total_ms * in_requests if total_ms and in_requests else None
 
     def ms(share: float) -> str:  # the share of the app's CPU per signature, in ms
         return f" | {share * per_sig:.3f}" if per_sig else ""
@@ -336,7 +342,8 @@ def _profile_md(db: str, prof: dict[str, Any]) -> str:
         "| function | inclusive |", "|---|---|")
     lines = [f"**{DB_TITLES[db]}** ({prof['samples_in_requests']:,} samples inside requests, "
              f"sign load at {prof.get('signatures_per_s_while_sampled')} sig/s while sampled"
-             + (f", the app's CPU {total_ms} ms per signature, {prof['samples_in_requests'] / prof['samples_all'] * 100:.0f}% of it in requests" if per_sig and prof.get("samples_all") else "")
+             + (f", the app's CPU {total_ms} ms per signature, {in_requests:.0%} of it in requests"
+                if per_sig else "")
              + f"; raw stacks: `{prof['raw']}`). Share of the request handling's Python CPU "
              "with the function on the stack (inclusive)"
              + (", and that share of the app's CPU per signature" if per_sig else "")

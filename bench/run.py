@@ -122,6 +122,17 @@ class Bench:
                                     warmup=warmup, tag=f"{self.tag}{secrets.token_hex(2)}",
                                     loader=self.sign_loader)
 
+    def alternately(self, a: Any, b: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """pair_rounds runs each of two measurements (callables; b may be None), alternating
+        ABBA... so that a slow phase of a shared machine hits both alike."""
+        runs: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        pair = [(runs[0], a), (runs[1], b)]
+        for round_ in range(self.mode["pair_rounds"]):
+            for into, measure in (pair if round_ % 2 == 0 else pair[::-1]):
+                if measure is not None:
+                    into.append(measure())
+        return runs
+
     # --- the run ---------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -191,12 +202,9 @@ class Bench:
             # The ratio to the baseline: runs alternating between the two servers (ABBA...),
             # best of each, so a slow phase of a shared machine hits both alike.
             self.log("count (alone), alternating with the baseline at 256 connections")
-            alone: list[dict[str, Any]] = []
-            base: list[dict[str, Any]] = []
-            pair = [(alone, server, f"/petitions/{slug}/count.json"), (base, self.hello, "/")]
-            for round_ in range(self.mode["pair_rounds"]):
-                for runs, target, path in (pair if round_ % 2 == 0 else pair[::-1]):
-                    runs.append(self.get(target, path, connections=POLLERS))
+            alone, base = self.alternately(
+                lambda: self.get(server, f"/petitions/{slug}/count.json", connections=POLLERS),
+                lambda: self.get(self.hello, "/", connections=POLLERS))
             self.out["count"] = {"alone": best_of(alone)}
             self.out["baseline"]["c256"] = best_of(base)
         if wanted("qr"):
@@ -212,13 +220,12 @@ class Bench:
             # The same load on bench/floor_app.py (the framework alone), alternating with the
             # app (ABBA...), best of each: how much of the stack's ceiling the app reaches.
             self.log("sign, alternating with the framework floor")
-            signs: list[dict[str, Any]] = []
-            floors: list[dict[str, Any]] = []
-            pair = [(signs, server), (floors, self.floor)]
-            for round_ in range(self.mode["pair_rounds"]):
-                for runs, target in (pair if round_ % 2 == 0 else pair[::-1]):
-                    if target is not None:
-                        runs.append(self._measure(target, self.sign_load(target.base, self.mode["sign_s"]))[0])
+            def sign(target: Server) -> dict[str, Any]:
+                return self._measure(target, self.sign_load(target.base, self.mode["sign_s"]))[0]
+
+            floor = self.floor
+            signs, floors = self.alternately(
+                lambda: sign(server), None if floor is None else lambda: sign(floor))
             self.out["sign"] = best_of(signs, "signatures_per_s")
             if floors:
                 self.out["sign_floor"] = best_of(floors, "signatures_per_s")
@@ -336,19 +343,19 @@ class Bench:
         time.sleep(0.5)
         with CpuMeter(server) as meter:
             result = start_load().result()
+        result["cpu"] = meter.result
         _, err = recorder.communicate(timeout=seconds + 60)
         if not raw.exists():
             self.out["profile"] = {"skipped": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}
             return
         keep = self.args.results / f"sign-profile-{self.kind}.txt"
         keep.write_bytes(raw.read_bytes())
-        app_s = meter.result["share_of_machine"]["app"] * meter.result["wall_s"] * (os.cpu_count() or 1)
-        signed = result.get("signatures") or 0
+        per_signature = report.app_cpu_ms(result, "signatures", os.cpu_count())
         self.out["profile"] = {
             "workload": "sign", "tool": f"py-spy record --subprocesses --gil --nonblocking --rate {pyspy.RATE}",
             "raw": str(keep.relative_to(ROOT)),
             "signatures_per_s_while_sampled": result.get("signatures_per_s"),
-            "app_cpu_ms_per_signature_while_sampled": round(app_s / signed * 1000, 3) if signed else None,
+            "app_cpu_ms_per_signature_while_sampled": per_signature and round(per_signature, 3),
             **pyspy.summarise(raw),
         }
 
