@@ -7,6 +7,8 @@ cache is on, with a clock the test moves by hand.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -400,3 +402,109 @@ def test_campaign_page_is_cached_with_each_visitors_token(
     assert f'id="demands-{ids[1]}"' in second.get(page).text  # within the second
     clock.now += 2
     assert f'id="demands-{ids[1]}"' not in second.get(page).text
+
+
+# One load per key at a time (no stampede when a busy entry expires).
+
+def _ask_at_once(store: display.DisplayCache, key: str, load, threads: int = 8) -> list:  # noqa: ANN001
+    """What threads asking store for key at the same moment get."""
+    answers: list = [None] * threads
+    start = threading.Barrier(threads)
+
+    def ask(i: int) -> None:
+        start.wait()
+        try:
+            answers[i] = store.get(key, load)
+        except RuntimeError as exc:
+            answers[i] = exc
+
+    workers = [threading.Thread(target=ask, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    return answers
+
+
+def test_threads_asking_at_once_share_one_load(clock: Clock) -> None:
+    store = display.DisplayCache(1.0, 8, timer=clock)
+    loads: list[int] = []
+
+    def load() -> str:
+        loads.append(1)
+        time.sleep(0.2)  # every other thread asks while this load runs
+        return "page"
+
+    assert _ask_at_once(store, "key", load) == ["page"] * 8
+    assert len(loads) == 1
+    clock.now += 1.1  # expired: the next wave loads once more
+    assert _ask_at_once(store, "key", load) == ["page"] * 8
+    assert len(loads) == 2
+
+
+def test_a_failed_load_lets_the_waiting_threads_load_themselves(clock: Clock) -> None:
+    store = display.DisplayCache(1.0, 8, timer=clock)
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def load() -> str:
+        with lock:
+            calls.append(1)
+            first = len(calls) == 1
+        if first:
+            time.sleep(0.2)
+            raise RuntimeError("database went away")
+        return "page"
+
+    answers = _ask_at_once(store, "key", load, threads=4)
+    assert answers.count("page") == 3  # the three that waited loaded on their own
+    assert [str(a) for a in answers if a != "page"] == ["database went away"]
+    assert store.peek("key") == "page"
+
+
+def test_a_stuck_load_does_not_hold_the_others(clock: Clock) -> None:
+    store = display.DisplayCache(1.0, 8, timer=clock)
+    store.WAIT_SECONDS = 0.05
+    release = threading.Event()
+    calls: list[int] = []
+
+    def load() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(5)
+            return "slow"
+        return "fast"
+
+    first = threading.Thread(target=store.get, args=("key", load))
+    first.start()
+    while not calls:
+        time.sleep(0.001)
+    assert store.get("key", load) == "fast"  # waited 0.05 s, then loaded on its own
+    release.set()
+    first.join(5)
+
+
+@pytest.mark.parametrize("forget", ["pop", "clear"])
+def test_a_load_under_way_when_the_key_is_forgotten_is_not_kept(clock: Clock, forget: str) -> None:
+    # An organiser's edit commits (clear) or a confirmation lands (pop) while another thread
+    # is reading the old value: that value must not be cached after the change.
+    store = display.DisplayCache(1.0, 8, timer=clock)
+    reading, release = threading.Event(), threading.Event()
+
+    def old() -> str:
+        reading.set()
+        release.wait(5)
+        return "before the edit"
+
+    answer: list[str | None] = []
+    loader = threading.Thread(target=lambda: answer.append(store.get("key", old)))
+    loader.start()
+    reading.wait(5)
+    store.pop("key") if forget == "pop" else store.clear()
+    # Whoever asks now (the organiser's next page, the confirmer's count) reads afresh
+    # at once, without waiting for the older read.
+    assert store.get("key", lambda: "after the edit") == "after the edit"
+    release.set()
+    loader.join(5)
+    assert answer == ["before the edit"]  # the thread that read it still shows it
+    assert store.peek("key") == "after the edit"  # the older read did not replace it

@@ -7,7 +7,8 @@ DISPLAY_CACHE_SECONDS (default 1; 0 turns the cache off), a published demand (lo
 own short session, so the cached object is detached and only ever read), its count and its
 count.json body. A page view or a poll then mostly costs no database query, and the database
 sees at most one such read per demand per second per process, however many people watch and
-however many app hosts serve them.
+however many app hosts serve them: when an entry expires, one thread reads it again while the
+others asking for it wait for that read.
 
 Only what is shown is cached, and the petition page itself (page(): rendered once, with each
 visitor's CSRF token put back in). Writes never trust it: the sign POST shows and emails the
@@ -48,8 +49,29 @@ T = TypeVar("T")
 PAGE_CACHE_SIZE = 512
 
 
+class _Load:
+    """One load of a key in progress: the threads that ask meanwhile wait for its value."""
+
+    __slots__ = ("done", "loaded", "stale", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.loaded = False  # set when load() returned (not when it raised)
+        self.stale = False  # the key was forgotten while loading: give the value, don't keep it
+        self.value: Any = None
+
+
 class DisplayCache:
-    """A small thread-safe TTL cache; with ttl 0 every lookup loads."""
+    """A small thread-safe TTL cache; with ttl 0 every lookup loads.
+
+    A key is loaded by one thread at a time: when an entry expires on a busy page, the other
+    threads of the process that ask for it meanwhile wait for that one load instead of each
+    running the same query (and rendering the same page) at once.
+    """
+
+    # How long a thread waits for another's load before loading itself (a stuck query must
+    # not hold every thread that asks for the same page).
+    WAIT_SECONDS = 5.0
 
     def __init__(self, ttl: float, maxsize: int, timer: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
@@ -57,21 +79,45 @@ class DisplayCache:
             TTLCache(maxsize=maxsize, ttl=ttl, timer=timer) if ttl > 0 else None
         )
         self._lock = threading.Lock()
+        self._loading: dict[Hashable, _Load] = {}
 
     @property
     def enabled(self) -> bool:
         return self._cache is not None
 
     def get(self, key: Hashable, load: Callable[[], T | None]) -> T | None:
-        """The cached value of key, else load() (cached unless it is None)."""
+        """The cached value of key, else load() (cached unless it is None).
+
+        Threads asking for a key another thread is loading get that load's value.
+        """
         if self._cache is None:
             return load()
-        value = self.peek(key)
-        if value is not None:
-            return value
-        value = load()  # outside the lock: a slow query must not block other keys
-        if value is not None:
-            self.put(key, value)
+        with self._lock:
+            value = self._cache.get(key)
+            if value is not None:
+                return value
+            running = self._loading.get(key)
+            if running is None:
+                running = self._loading[key] = _Load()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            if not running.done.wait(self.WAIT_SECONDS):
+                return load()  # the other load is stuck: read on our own (and keep nothing)
+            if running.loaded:
+                return running.value
+            return self.get(key, load)  # the other load failed: one of us tries again
+        try:
+            value = load()  # outside the lock: a slow query must not block other keys
+            running.value, running.loaded = value, True
+        finally:
+            with self._lock:
+                if self._loading.get(key) is running:
+                    del self._loading[key]
+                if running.loaded and running.value is not None and not running.stale:
+                    self._cache[key] = running.value
+            running.done.set()
         return value
 
     def peek(self, key: Hashable) -> Any:
@@ -88,16 +134,24 @@ class DisplayCache:
                 self._cache[key] = value
 
     def pop(self, key: Hashable) -> None:
-        """Forget key, if cached."""
+        """Forget key, if cached. A load of it under way is not kept either, and whoever asks
+        next loads afresh rather than wait for that older read."""
         if self._cache is not None:
             with self._lock:
                 self._cache.pop(key, None)
+                running = self._loading.pop(key, None)
+                if running is not None:
+                    running.stale = True
 
     def clear(self) -> None:
-        """Forget everything (tests, and changes made by this process that must show at once)."""
+        """Forget everything (tests, and changes made by this process that must show at once),
+        including what loads under way read before the change."""
         if self._cache is not None:
             with self._lock:
                 self._cache.clear()
+                for running in self._loading.values():
+                    running.stale = True
+                self._loading.clear()
 
     def __len__(self) -> int:
         if self._cache is None:
@@ -193,7 +247,14 @@ def counts_of(demand_ids: list[int]) -> dict[int, counts.Count]:
 
 def count(demand_id: int) -> counts.Count:
     """The demand's count to show (at most DISPLAY_CACHE_SECONDS old)."""
-    return counts_of([demand_id])[demand_id]
+
+    def load() -> counts.Count:
+        with _reading() as session:
+            return counts.get(session, demand_id)
+
+    found = cache().get(("count", demand_id), load)
+    assert found is not None  # every demand has a count, 0 if none was stored
+    return found
 
 
 def forget(*demands: Demand) -> None:
