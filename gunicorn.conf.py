@@ -6,8 +6,6 @@ Every value can be overridden with GUNICORN_* environment variables read below.
 import multiprocessing
 import os
 
-from gunicorn.workers.gthread import ThreadWorker
-
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Processes use the cores, threads cover database waits: cores + 1 processes of 4 threads.
 # (gunicorn's "2 x cores + 1" is for its one-request-at-a-time sync worker: with threads it
@@ -16,43 +14,7 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # docs/performance.md.)
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
-
-
-class FairThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker, taking a new connection only while one of its threads is free.
-
-    Every worker watches the one listening socket, and keep-alive connections stay with the
-    worker that accepted them. gthread accepts whenever it wakes, so when many clients connect
-    at once (an event's QR code, nginx opening its upstream connections, a load test) one
-    worker can take most or all of them and serve them on one core while the others idle (seen
-    in `make bench`: a whole run on one of three workers at half the machine). This worker
-    leaves new connections in the queue for a worker with a free thread while all of its own
-    are busy; they are not refused, and a busy worker still serves the connections it has.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
-        self.busy = 0  # requests submitted to the thread pool and not yet finished
-
-    def enqueue_req(self, conn) -> None:  # noqa: ANN001
-        self.busy += 1
-        super().enqueue_req(conn)
-
-    def finish_request(self, conn, fs) -> None:  # noqa: ANN001
-        self.busy -= 1
-        super().finish_request(conn, fs)
-
-    def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        # Called by run() each time round its loop, after its own check of the connection
-        # limit (and, when stopping, with accepting already off: left so).
-        if self.alive:
-            self.set_accept_enabled(
-                self.nr_conns < self.worker_connections and self.busy < self.cfg.threads
-            )
-        super().wait_for_and_dispatch_events(timeout)
-
-
-worker_class = FairThreadWorker
+worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5

@@ -23,13 +23,8 @@ CLK = os.sysconf("SC_CLK_TCK")
 def gunicorn_settings() -> dict[str, Any]:
     """workers, threads, worker_class ... as gunicorn.conf.py computes them on this machine."""
     conf = runpy.run_path(str(CONF))
-    settings = {k: conf[k] for k in ("workers", "threads", "worker_class", "timeout", "keepalive",
-                                     "max_requests", "accesslog") if k in conf}
-    if isinstance(settings.get("worker_class"), type):  # a class defined in the config file
-        cls = settings["worker_class"]
-        base = cls.__mro__[1].__module__.rsplit(".", 1)[-1]
-        settings["worker_class"] = f"{cls.__name__}, a {base} worker"
-    return settings
+    return {k: conf[k] for k in ("workers", "threads", "worker_class", "timeout", "keepalive",
+                                 "max_requests", "accesslog") if k in conf}
 
 
 def free_port() -> int:

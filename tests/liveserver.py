@@ -56,7 +56,7 @@ def live_server(
         [
             sys.executable, "-m", "gunicorn", "petition:create_app()",
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--timeout", "60",
+            "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60",
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
