@@ -58,6 +58,9 @@ bench-deps: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { \
 	  echo "Installing Debian's wrk for the benchmarks"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v valgrind >/dev/null || { \
+	  echo "Installing Debian's valgrind for bench/instructions.py"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
 
 # Every workload on PostgreSQL ($(BENCH_DATABASE_URL), dropped and re-created) and SQLite;
 # prints a table, saves bench/results/*.json and rewrites docs/performance.md.

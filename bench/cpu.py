@@ -1,6 +1,6 @@
 """CPU time per request, in process: the app's own cost with no network, server or client.
 
-    python bench/cpu.py [--database-url URL] [-n 300] [--profile page|count|sign|sign_post]
+    python bench/cpu.py [--database-url URL] [-n 300] [--only NAME ...] [--profile NAME]
 
 Drives the WSGI app directly (Flask's test client, one thread) against a fresh benchmark
 database and prints the process CPU time per request for the bare "hello" app, the petition
@@ -8,7 +8,9 @@ page, count.json (first poll and a 304 re-poll) and the sign flow (GET the page,
 valid signature with a unique email, exactly as bench/load.py does over HTTP). CPU time of
 one process is far steadier than throughput on a shared machine, so this is the number to
 watch while optimising; the throughput tables come from `make bench`. With --profile, the
-named workload is run under cProfile and the top functions are printed.
+named workload is run under cProfile and the top functions are printed; with --only, just
+the named workloads (and hello) are measured. bench/instructions.py runs this under valgrind
+for a count of machine instructions per request, which does not vary run to run.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def main() -> None:
                         help="a database to DROP and re-create (default: a temporary SQLite file)")
     parser.add_argument("-n", type=int, default=300, help="requests (or signatures) per workload")
     parser.add_argument("--profile", choices=["hello", "page", "count", "count_304", "sign"])
+    parser.add_argument("--only", choices=["hello", "page", "count", "count_304", "sign"],
+                        action="append", help="measure only these workloads (repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
 
@@ -112,7 +116,8 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)
         return
 
-    results = {name: round(_measure(fn, args.n), 3) for name, fn in runs.items()}
+    results = {name: round(_measure(fn, args.n), 3) for name, fn in runs.items()
+               if not args.only or name in args.only or name == "hello"}
     if args.json:
         print(json.dumps({"database": kind, "n": args.n, "cpu_ms": results}))
         return

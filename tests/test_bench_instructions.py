@@ -1,0 +1,48 @@
+"""Smoke test of the in-process cost measures: bench/cpu.py --only and bench/instructions.py
+(valgrind's instruction count per request). Well-formed output only, no timing assertions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("PETITION_")}
+
+
+def _run(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def test_cpu_measures_only_the_named_workloads_and_hello() -> None:
+    proc = _run("bench/cpu.py", "-n", "3", "--only", "count", "--json", timeout=300)
+    result = json.loads(proc.stdout)
+    assert result["n"] == 3
+    assert set(result["cpu_ms"]) == {"hello", "count"}
+    assert all(ms > 0 for ms in result["cpu_ms"].values())
+
+
+def test_instruction_count_per_request_is_the_difference_of_two_runs() -> None:
+    proc = _run("bench/instructions.py", "--only", "hello", "--small", "1", "--large", "3",
+                timeout=900)
+    totals = re.search(r"instructions: ([\d,]+) \(n=1\), ([\d,]+) \(n=3\)", proc.stdout)
+    assert totals, proc.stdout
+    small, large = (int(t.replace(",", "")) for t in totals.groups())
+    assert large > small > 1_000_000
+    per = re.search(r"per request of hello: ([\d.]+) M instructions", proc.stdout)
+    assert per, proc.stdout
+    assert abs(float(per.group(1)) - (large - small) / 2 / 1e6) < 0.001
+
+
+def test_instruction_count_refuses_a_bad_range() -> None:
+    proc = subprocess.run([sys.executable, "bench/instructions.py", "--small", "5", "--large", "5"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=ENV)
+    assert proc.returncode == 2
+    assert "--large must be more than --small" in proc.stderr
