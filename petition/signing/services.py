@@ -278,11 +278,11 @@ def _sign_new_in_one_statement(
     """A new signature on one demand and its email in one autocommitted statement, or None
     (nothing written: the signer had signed already, or the demand is closed)."""
     message = _signing_message(email, to_confirm=[demand], already=[])
-    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     params = {**row, "v_demand_id": demand.id, **{f"m_{k}": message[k] for k in _MESSAGE}}
-    written = connection.execute(_sign_and_queue(), params).first()
+    with session.get_bind().connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        written = connection.execute(_sign_and_queue(), params).first()
     if written is None:
-        session.rollback()  # gives the autocommit connection back; the caller's path begins anew
         return None
     return SignOutcome(created=[written[0]], message_id=written[1])
 
