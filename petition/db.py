@@ -115,6 +115,14 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={_WRITE: True})
 
 
+def commit_if_begun(session: Session) -> None:
+    """Commit the session's transaction if it has one. A write done in one autocommitted
+    statement (signing on PostgreSQL) leaves none, and committing an empty session still
+    costs a transaction's bookkeeping and events on the hottest path."""
+    if session.in_transaction():
+        session.commit()
+
+
 def insert_for(session: Session, table: Any) -> Any:
     """A dialect-specific INSERT supporting ON CONFLICT (SQLite and PostgreSQL)."""
     return dialect_insert(session.get_bind().dialect.name, table)

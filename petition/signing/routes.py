@@ -16,7 +16,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from petition.db import get_session
+from petition.db import commit_if_begun, get_session
 from petition.extensions import csrf, limiter
 from petition.http import json_response
 from petition.mail import dispatch_after_commit
@@ -167,7 +167,7 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
             if demand.id in outcome.refused:
                 _note_closed(form, demand)
         return _render_campaign(campaign, form, 409)
-    session.commit()
+    commit_if_begun(session)
     dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
     return redirect(url_for("signing.campaign_signed", slug=campaign.slug), 303)
 
@@ -242,7 +242,7 @@ def petition_sign(slug: str) -> Response | tuple[str, int]:
     if outcome.refused:  # closed a moment ago: say so from the database's own state
         session.rollback()
         return _render_petition(_load_demand(slug), form, 409)
-    session.commit()
+    commit_if_begun(session)
     dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
     return redirect(url_for("signing.petition_signed", slug=demand.slug), 303)
 
