@@ -36,6 +36,7 @@ import dataset  # noqa: E402
 import hello_app  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+WORKLOADS = ("hello", "page", "count", "count_304", "sign")
 
 
 def _measure(fn: Callable[[int], None], n: int) -> float:
@@ -94,8 +95,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=None,
                         help="a database to DROP and re-create (default: a temporary SQLite file)")
     parser.add_argument("-n", type=int, default=300, help="requests (or signatures) per workload")
-    parser.add_argument("--profile", choices=["hello", "page", "count", "count_304", "sign"])
-    parser.add_argument("--only", choices=["hello", "page", "count", "count_304", "sign"],
+    parser.add_argument("--profile", choices=WORKLOADS)
+    parser.add_argument("--only", choices=WORKLOADS,
                         action="append", help="measure only these workloads (repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()

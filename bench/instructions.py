@@ -30,8 +30,11 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from cpu import WORKLOADS  # noqa: E402
+
 COLLECTED = re.compile(r"Collected : (\d+)")
-WORKLOADS = ["hello", "page", "count", "count_304", "sign"]
 
 
 def _command(n: int, url: str | None, only: list[str], out: Path) -> list[str]:
@@ -55,19 +58,17 @@ def count(urls: list[str | None], only: list[str], small: int, large: int) -> di
     """Instructions for the small and large runs, and per request of the measured workloads."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "PETITION_DISPLAY_CACHE_SECONDS": "86400"}
     tmp = Path(tempfile.mkdtemp(prefix="bench-icount-"))
+
+    def start(n: int, url: str | None) -> subprocess.Popen[str]:
+        return subprocess.Popen(_command(n, url, only, tmp / f"callgrind.{n}"), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     try:
-        jobs = [(n, urls[i % len(urls)]) for i, n in enumerate((small, large))]
-        totals: dict[int, int] = {}
-        running: list[tuple[int, subprocess.Popen[str]]] = []
-        for n, url in jobs:
-            process = subprocess.Popen(_command(n, url, only, tmp / f"callgrind.{n}"), env=env,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            running.append((n, process))
-            if len(urls) == 1:  # one database: one run at a time
-                totals[n] = _finish(process)
-                running.clear()
-        for n, process in running:
-            totals[n] = _finish(process)
+        if len(urls) == 2:  # two databases: both runs at once
+            running = {n: start(n, url) for n, url in zip((small, large), urls, strict=True)}
+            totals = {n: _finish(process) for n, process in running.items()}
+        else:  # one database: one run after the other
+            totals = {n: _finish(start(n, urls[0])) for n in (small, large)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"small": totals[small], "large": totals[large],
