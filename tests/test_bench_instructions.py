@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PETITION_")}
 
@@ -41,8 +43,16 @@ def test_instruction_count_per_request_is_the_difference_of_two_runs() -> None:
     assert abs(float(per.group(1)) - (large - small) / 2 / 1e6) < 0.001
 
 
-def test_instruction_count_refuses_a_bad_range() -> None:
-    proc = subprocess.run([sys.executable, "bench/instructions.py", "--small", "5", "--large", "5"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=ENV)
+THREE_DATABASES = [f"--database-url=postgresql+psycopg://postgres@127.0.0.1:5432/cg{i}"
+                   for i in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--small", "5", "--large", "5"], "--large must be more than --small"),
+    (THREE_DATABASES, "give at most two --database-url"),
+])
+def test_instruction_count_refuses_bad_arguments(args: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "bench/instructions.py", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=ENV)
     assert proc.returncode == 2
-    assert "--large must be more than --small" in proc.stderr
+    assert message in proc.stderr
