@@ -11,7 +11,18 @@ from typing import Any
 from flask import current_app
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import JSON, ColumnElement, bindparam, func, insert, or_, select, true, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from petition import mail
@@ -24,6 +35,7 @@ from petition.models import (
     Demand,
     DemandStatus,
     OutboxMessage,
+    OutboxStatus,
     Signature,
     SignatureStatus,
     UTCDateTime,
@@ -122,20 +134,31 @@ def closed_reason(demand: Demand, now: datetime | None = None) -> str | None:
     return None
 
 
-def takes_signatures(now: Any) -> list[ColumnElement[bool]]:
+def _constant(value: str | int) -> ColumnElement[Any]:
+    """A fixed value written into a cached statement's SQL, not sent as a parameter each time
+    (the enum values and small numbers used here hold no quote)."""
+    return literal_column(str(value) if isinstance(value, int) else f"'{value}'")
+
+
+def takes_signatures(now: Any, *, inline: bool = False) -> list[ColumnElement[bool]]:
     """SQL conditions for "the demand (joined with its campaign) takes signatures at now",
-    the same rules as closed_reason()."""
+    the same rules as closed_reason(). inline: the statuses as constants in the SQL (for a
+    statement built once)."""
+    def value(status: str) -> Any:
+        return _constant(status) if inline else status
+
     return [
-        Demand.status == DemandStatus.OPEN,
-        Campaign.status == CampaignStatus.OPEN,
+        Demand.status == value(DemandStatus.OPEN),
+        Campaign.status == value(CampaignStatus.OPEN),
         or_(Demand.opens_at.is_(None), Demand.opens_at <= now),
         or_(Demand.closes_at.is_(None), Demand.closes_at > now),
     ]
 
 
 _ROW = ("email_key", "email_domain_key", "name_enc", "email_enc", "postcode_enc", "country",
-        "contact_consent", "public_consent", "source", "ip_hash", "status", "emails_sent",
-        "created_at", "channel")
+        "contact_consent", "public_consent", "source", "ip_hash")
+# The same for every new online signature: constants in the SQL; created_at is v_now.
+_NEW_ROW = {"status": SignatureStatus.PENDING, "emails_sent": 1, "channel": Channel.ONLINE}
 
 
 @cache
@@ -148,22 +171,21 @@ def _insert_if_open(dialect: str) -> Any:
     """
     columns = Signature.__table__.c
     values = [bindparam(f"v_{name}", type_=columns[name].type) for name in _ROW]
+    now = bindparam("v_now", type_=UTCDateTime())
     source = (
-        select(Demand.id, *values)
+        select(Demand.id, *values, *map(_constant, _NEW_ROW.values()), now)
         .join(Campaign, Campaign.id == Demand.campaign_id)
-        .where(Demand.id == bindparam("v_demand_id"),
-               *takes_signatures(bindparam("v_now", type_=UTCDateTime())))
+        .where(Demand.id == bindparam("v_demand_id"), *takes_signatures(now, inline=True))
     )
     return (
         dialect_insert(dialect, Signature)
-        .from_select(["demand_id", *_ROW], source)
+        .from_select(["demand_id", *_ROW, *_NEW_ROW, "created_at"], source)
         .on_conflict_do_nothing(index_elements=["demand_id", "email_key"])
         .returning(Signature.id)
     )
 
 
-_MESSAGE = ("kind", "recipient_enc", "subject", "body_text", "body_html", "status",
-            "attempts", "next_attempt_at", "created_at")
+_MESSAGE = ("kind", "recipient_enc", "subject", "body_text", "body_html")
 
 
 @cache
@@ -183,10 +205,14 @@ def _sign_and_queue() -> Any:
     columns = OutboxMessage.__table__.c
     values = [bindparam(f"m_{name}", type_=columns[name].type) for name in _MESSAGE]
     ids = func.json_build_array(new.c.id)
-    links = func.json_build_object(emails.CONFIRM, ids, emails.WITHDRAW, ids, type_=JSON)
+    links = func.json_build_object(
+        _constant(emails.CONFIRM), ids, _constant(emails.WITHDRAW), ids, type_=JSON)
+    now = bindparam("v_now", type_=UTCDateTime())
+    pending = [_constant(OutboxStatus.PENDING), _constant(0), now, now]
     message = (
         insert(OutboxMessage)
-        .from_select([*_MESSAGE, "links"], select(*values, links).select_from(new))
+        .from_select([*_MESSAGE, "links", "status", "attempts", "next_attempt_at", "created_at"],
+                     select(*values, links, *pending).select_from(new))
         .returning(OutboxMessage.id)
         .cte("message")
     )
@@ -223,10 +249,6 @@ def sign(
         "v_public_consent": signer.public_consent,
         "v_source": signer.source,
         "v_ip_hash": c.ip_hash(ip_address),
-        "v_status": SignatureStatus.PENDING,
-        "v_emails_sent": 1,
-        "v_created_at": now,
-        "v_channel": Channel.ONLINE,
         "v_now": now,
     }
     dialect = session.get_bind().dialect.name
