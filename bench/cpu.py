@@ -5,7 +5,9 @@
 Drives the WSGI app directly (Flask's test client, one thread) against a fresh benchmark
 database and prints the process CPU time per request for the bare "hello" app, the petition
 page, count.json (first poll and a 304 re-poll) and the sign flow (GET the page, POST a
-valid signature with a unique email, exactly as bench/load.py does over HTTP). CPU time of
+valid signature with a unique email, exactly as bench/load.py does over HTTP); "floor" is the
+same flow on bench/floor_app.py (the framework alone), so sign minus floor is what the app
+adds to the stack's own cost. CPU time of
 one process is far steadier than throughput on a shared machine, so this is the number to
 watch while optimising; the throughput tables come from `make bench`. With --profile, the
 named workload is run under cProfile and the top functions are printed; with --only, just
@@ -33,10 +35,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import dataset  # noqa: E402
+import floor_app  # noqa: E402
 import hello_app  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-WORKLOADS = ("hello", "page", "count", "count_304", "sign")
+WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor")
 
 
 def _measure(fn: Callable[[int], None], n: int) -> float:
@@ -79,15 +82,18 @@ def workloads(app: Any, slug: str) -> dict[str, Callable[[int], None]]:
                 "country": "TR", "postcode": "34000", "contact_consent": "y",
                 "public_consent": "y", "src": "qr-poster"}
 
-    def do_sign(i: int) -> None:
-        client = app.test_client()  # a first visit: no cookie
-        page = expect(client.get(page_url), 200)
-        token = CSRF.search(page.get_data(as_text=True))
-        data = form(i) | {"csrf_token": token.group(1) if token else ""}
-        expect(client.post(f"{page_url}/sign", data=data), 303)
+    def signer(flask_app: Any) -> Callable[[int], None]:
+        def do_sign(i: int) -> None:
+            client = flask_app.test_client()  # a first visit: no cookie
+            page = expect(client.get(page_url), 200)
+            token = CSRF.search(page.get_data(as_text=True))
+            data = form(i) | {"csrf_token": token.group(1) if token else ""}
+            expect(client.post(f"{page_url}/sign", data=data), 303)
+        return do_sign
 
     return {"hello": do_hello, "page": do_page, "count": do_count,
-            "count_304": do_count_304, "sign": do_sign}
+            "count_304": do_count_304, "sign": signer(app),
+            "floor": signer(floor_app.app)}  # the same flow on bench/floor_app.py
 
 
 def main() -> None:
