@@ -18,6 +18,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from flask import render_template
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from petition.links import public_url
 from petition.signing import tokens
@@ -48,13 +50,22 @@ def listed(title: str, campaign_title: str) -> Listed:
     return Listed(title.replace(_MARK, ""), campaign_title.replace(_MARK, ""))
 
 
+class SigningEmail(NamedTuple):
+    """The parts of a signing email that are the same for every signer of the same demands."""
+
+    kind: str  # "confirm" or "already-signed"
+    subject: str
+    text: str
+    html: str
+
+
 @lru_cache(maxsize=256)
-def bodies(
+def signing_email(
     locale: str, max_age_days: int, to_confirm: tuple[Listed, ...], already: tuple[Listed, ...]
-) -> tuple[str, str]:
-    """The email's text and HTML with a hole for each link, rendered once per language and
-    list of demands: everything but the links is the same for every signer (and no signer's
-    data is in them). The locale is part of the cache key: the caller renders in it."""
+) -> SigningEmail:
+    """The email's kind, subject, text and HTML with a hole for each link, made once per
+    language and list of demands: everything but the links is the same for every signer (and
+    no signer's data is in them). The locale is part of the cache key: the caller is in it."""
     context = {
         "to_confirm": to_confirm,
         "already": already,
@@ -62,8 +73,17 @@ def bodies(
         "withdraw_url": hole(WITHDRAW),
         "max_age_days": max_age_days,
     }
-    return (render_template("mail/signing.txt", **context),
-            render_template("mail/signing.html", **context))
+    if to_confirm:
+        kind = "confirm"
+        subject = ngettext(
+            "Please confirm your signature", "Please confirm your %(num)d signatures",
+            len(to_confirm),
+        )
+    else:
+        kind = "already-signed"
+        subject = _("You have already signed")
+    return SigningEmail(kind, subject, render_template("mail/signing.txt", **context),
+                        render_template("mail/signing.html", **context))
 
 
 def links(to_confirm: Sequence[int], all_ids: Sequence[int]) -> dict[str, list[int]]:

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import (
     JSON,
@@ -326,23 +326,14 @@ def _signing_message(
     links: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """The outbox row of the signing email (the links are made when it is sent)."""
-    text, html = emails.bodies(
+    email_parts = emails.signing_email(
         str(get_locale() or ""),
         int(current_app.config["CONFIRM_MAX_AGE_DAYS"]),
         tuple(emails.listed(d.title, d.campaign.title) for d in to_confirm),
         tuple(emails.listed(d.title, d.campaign.title) for d in already),
     )
-    if to_confirm:
-        kind = "confirm"
-        subject = ngettext(
-            "Please confirm your signature", "Please confirm your %(num)d signatures",
-            len(to_confirm),
-        )
-    else:
-        kind = "already-signed"
-        subject = _("You have already signed")
-    return mail.message_row(kind=kind, recipient=email, subject=subject, text=text, html=html,
-                            links=links)
+    return mail.message_row(kind=email_parts.kind, recipient=email, subject=email_parts.subject,
+                            text=email_parts.text, html=email_parts.html, links=links)
 
 
 def confirm(session: Session, signature_ids: list[int]) -> list[Signature]:
