@@ -439,6 +439,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "python bench/report.py bench/results/latest.json --docs   # re-render from saved JSON",
         "python bench/cpu.py [--database-url URL] [--only sign] [--profile sign]  # CPU ms per request in process",
         "python bench/instructions.py [--database-url URL --database-url URL2] --only sign  # instructions per request (valgrind; repeatable to 0.01%, for optimising)",
+        "python bench/instructions.py --only floor  # the same for the framework floor's sign flow (bench/floor_app.py)",
         "```",
         "",
         "This run:",
