@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from petition.models import DemandStatus, OutboxMessage, Signature, SignatureStatus
 from petition.signing import counts
+from petition.signing.services import _constant
 from tests.helpers import make_campaign, sign_campaign, sign_petition
 
 
@@ -324,3 +325,8 @@ def test_a_supporters_session_is_written_once_and_no_login_cookie_is_touched(cli
     assert again.status_code == 200
     assert again.headers.getlist("Set-Cookie") == []
     assert sign_petition(client, campaign.demands[0]).status_code == 303
+
+
+
+def test_a_constant_in_the_cached_sign_statement_is_quoted_as_sql_quotes_it(db):
+    assert db.execute(select(_constant("it's open"), _constant(7))).one() == ("it's open", 7)

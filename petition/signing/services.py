@@ -136,8 +136,10 @@ def closed_reason(demand: Demand, now: datetime | None = None) -> str | None:
 
 def _constant(value: str | int) -> ColumnElement[Any]:
     """A fixed value written into a cached statement's SQL, not sent as a parameter each time
-    (the enum values and small numbers used here hold no quote)."""
-    return literal_column(str(value) if isinstance(value, int) else f"'{value}'")
+    (a string is quoted as SQL quotes it: any ' doubled)."""
+    if isinstance(value, int):
+        return literal_column(str(int(value)))
+    return literal_column("'" + str(value).replace("'", "''") + "'")
 
 
 def takes_signatures(now: Any, *, inline: bool = False) -> list[ColumnElement[bool]]:
