@@ -142,16 +142,12 @@ def _constant(value: str | int) -> ColumnElement[Any]:
     return literal_column("'" + str(value).replace("'", "''") + "'")
 
 
-def takes_signatures(now: Any, *, inline: bool = False) -> list[ColumnElement[bool]]:
+def takes_signatures(now: Any) -> list[ColumnElement[bool]]:
     """SQL conditions for "the demand (joined with its campaign) takes signatures at now",
-    the same rules as closed_reason(). inline: the statuses as constants in the SQL (for a
-    statement built once)."""
-    def value(status: str) -> Any:
-        return _constant(status) if inline else status
-
+    the same rules as closed_reason() (the statuses are constants in the SQL)."""
     return [
-        Demand.status == value(DemandStatus.OPEN),
-        Campaign.status == value(CampaignStatus.OPEN),
+        Demand.status == _constant(DemandStatus.OPEN),
+        Campaign.status == _constant(CampaignStatus.OPEN),
         or_(Demand.opens_at.is_(None), Demand.opens_at <= now),
         or_(Demand.closes_at.is_(None), Demand.closes_at > now),
     ]
@@ -177,7 +173,7 @@ def _insert_if_open(dialect: str) -> Any:
     source = (
         select(Demand.id, *values, *map(_constant, _NEW_ROW.values()), now)
         .join(Campaign, Campaign.id == Demand.campaign_id)
-        .where(Demand.id == bindparam("v_demand_id"), *takes_signatures(now, inline=True))
+        .where(Demand.id == bindparam("v_demand_id"), *takes_signatures(now))
     )
     return (
         dialect_insert(dialect, Signature)
