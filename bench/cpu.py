@@ -39,7 +39,7 @@ import floor_app  # noqa: E402
 import hello_app  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor")
+WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor", "confirm")
 
 
 def _measure(fn: Callable[[int], None], n: int) -> float:
@@ -52,8 +52,12 @@ def _measure(fn: Callable[[int], None], n: int) -> float:
     return (time.process_time() - start) / n * 1000
 
 
-def workloads(app: Any, slug: str) -> dict[str, Callable[[int], None]]:
-    """The measured request sequences, each a function of a unique number."""
+def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dict[str, Callable[[int], None]]:
+    """The measured request sequences, each a function of a unique number.
+
+    confirms: how many confirmation links to make for "confirm" (each is clicked once, so
+    it needs one per call; 0 leaves the workload out)."""
+    slug = seed.sign_slug
     page_url = f"/petitions/{slug}"
     count_url = f"/petitions/{slug}/count.json"
     hello = hello_app.app.test_client()
@@ -91,9 +95,21 @@ def workloads(app: Any, slug: str) -> dict[str, Callable[[int], None]]:
             expect(client.post(f"{page_url}/sign", data=data), 303)
         return do_sign
 
-    return {"hello": do_hello, "page": do_page, "count": do_count,
+    runs = {"hello": do_hello, "page": do_page, "count": do_count,
             "count_304": do_count_304, "sign": signer(app),
             "floor": signer(floor_app.app)}  # the same flow on bench/floor_app.py
+    if confirms:
+        # A supporter's first click on their emailed link: one pending signature each, on
+        # the confirm campaign's hot demand (as `make bench`'s confirm workload).
+        path = tmp / "confirm-links.txt"
+        dataset.confirm_links(app, [seed.hot_demand_id], confirms, path)
+        links = iter(path.read_text().split())
+
+        def do_confirm(_i: int) -> None:
+            expect(app.test_client().get(next(links)), 200)
+
+        runs["confirm"] = do_confirm
+    return runs
 
 
 def main() -> None:
@@ -112,7 +128,8 @@ def main() -> None:
     url = dataset.fresh_database(kind, tmp, args.database_url or "")
     app = dataset.make_app(url, tmp / "instance")
     seed = dataset.seed(app, page_signatures=1000, growth_signatures=0, spread=1)
-    runs = workloads(app, seed.sign_slug)
+    wanted = {args.profile} if args.profile else set(args.only or WORKLOADS)
+    runs = workloads(app, seed, tmp, confirms=args.n + 20 if "confirm" in wanted else 0)
 
     if args.profile:
         profiler = cProfile.Profile(time.process_time)  # CPU time: waits on the database are not cost
