@@ -12,12 +12,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from petition.db import insert_for
+from petition.db import dialect_insert, insert_for
 from petition.models import Channel, DemandCountShard, Signature, SignatureStatus, utcnow
 
 
@@ -40,6 +42,7 @@ def _shards() -> int:
 
 
 _KEY = ["demand_id", "channel", "shard"]
+_COLUMNS = (*_KEY, "count", "updated_at")
 
 
 def create_shards(session: Session, demand_id: int) -> None:
@@ -52,18 +55,37 @@ def create_shards(session: Session, demand_id: int) -> None:
     session.execute(stmt.on_conflict_do_nothing(index_elements=_KEY))
 
 
+def shard() -> int:
+    """A random one of the demand's counter rows, so concurrent writers rarely collide."""
+    return random.randrange(_shards())
+
+
+def add_on_conflict(insert: Any) -> Any:
+    """insert (of shard rows, by values or from a SELECT) adding its count to a row that
+    exists already: ON CONFLICT DO UPDATE count = count + the new row's count."""
+    new = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=_KEY,
+        set_={"count": DemandCountShard.count + new.count, "updated_at": new.updated_at},
+    )
+
+
+@cache
+def _add_statement(dialect: str) -> Any:
+    """add()'s upsert, built once per dialect and run with parameters."""
+    columns = DemandCountShard.__table__.c
+    return add_on_conflict(dialect_insert(dialect, DemandCountShard).values(
+        {name: bindparam(f"c_{name}", type_=columns[name].type) for name in _COLUMNS}
+    ))
+
+
 def add(session: Session, demand_id: int, delta: int, channel: Channel = Channel.ONLINE) -> None:
     """Add delta to one randomly chosen shard of the demand, so writers rarely collide."""
-    shard = random.randrange(_shards())
-    now = utcnow()
-    stmt = insert_for(session, DemandCountShard).values(
-        demand_id=demand_id, channel=channel, shard=shard, count=delta, updated_at=now
+    session.execute(
+        _add_statement(session.get_bind().dialect.name),
+        {"c_demand_id": demand_id, "c_channel": str(channel), "c_shard": shard(),
+         "c_count": delta, "c_updated_at": utcnow()},
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=_KEY,
-        set_={"count": DemandCountShard.count + delta, "updated_at": now},
-    )
-    session.execute(stmt)
 
 
 def add_many(

@@ -257,7 +257,7 @@ def count(demand_id: int) -> counts.Count:
     return found
 
 
-def forget(*demands: Demand) -> None:
+def forget(*demands: Demand | services.ShownDemand) -> None:
     """Drop this process's cached counts of these demands (after a confirmation or withdrawal).
 
     Other processes catch up within DISPLAY_CACHE_SECONDS; this one (often the one the

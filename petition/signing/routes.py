@@ -278,17 +278,13 @@ def confirm(token: str) -> tuple[str, int]:
         return render_template("signing/link_expired.html", signatures=signatures), 410
     except tokens.TokenInvalid:
         return render_template("signing/link_invalid.html"), 404
+    # Each with its demand's exact count, read after the commit: the signer sees their
+    # signature counted here even while public pages may show the count of a second ago.
     signatures = services.confirm(session, ids)
-    session.commit()
     if not signatures:
         return render_template("signing/link_invalid.html"), 404
     display.forget(*(s.demand for s in signatures))
-    # The exact counts, read after the commit: the signer sees their signature counted here
-    # even while public pages may show the count of a second ago.
-    current = counts.get_many(session, {s.demand_id for s in signatures})
-    return render_template(
-        "signing/confirmed.html", signatures=signatures, Status=SignatureStatus, counts=current
-    ), 200
+    return render_template("signing/confirmed.html", signatures=signatures, Status=SignatureStatus), 200
 
 
 @bp.route("/signatures/withdraw/<token>", methods=["GET", "POST"])

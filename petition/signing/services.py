@@ -33,6 +33,7 @@ from petition.models import (
     CampaignStatus,
     Channel,
     Demand,
+    DemandCountShard,
     DemandStatus,
     OutboxMessage,
     OutboxStatus,
@@ -334,18 +335,123 @@ def _signing_message(
                             text=email_parts.text, html=email_parts.html, links=links)
 
 
-def confirm(session: Session, signature_ids: list[int]) -> list[Signature]:
-    """Confirm the pending signatures among the ids (idempotent); returns all of them."""
-    begin_write(session)
-    confirmed_demands = session.scalars(
+@dataclass(frozen=True)
+class ShownCampaign:
+    """The campaign as the confirmation page names and links it."""
+
+    slug: str
+    title: str
+
+
+@dataclass(frozen=True)
+class ShownDemand:
+    """The demand as the confirmation page names and links it."""
+
+    id: int
+    slug: str
+    title: str
+    campaign: ShownCampaign
+
+
+@dataclass(frozen=True)
+class ConfirmedSignature:
+    """A signature named by a confirmation link, after the click: its status and its
+    demand's count (paper included), both read after the commit."""
+
+    id: int
+    status: str
+    demand: ShownDemand
+    count: int
+
+    @property
+    def demand_id(self) -> int:
+        return self.demand.id
+
+
+@cache
+def _confirm_pending() -> Any:
+    """UPDATE the link's pending signatures to confirmed, RETURNING their demand ids."""
+    return (
         update(Signature)
-        .where(Signature.id.in_(signature_ids), Signature.status == SignatureStatus.PENDING)
-        .values(status=SignatureStatus.CONFIRMED, confirmed_at=utcnow())
+        .where(Signature.id.in_(bindparam("c_ids", expanding=True)),
+               Signature.status == _constant(SignatureStatus.PENDING))
+        .values(status=_constant(SignatureStatus.CONFIRMED),
+                confirmed_at=bindparam("c_now", type_=UTCDateTime()))
         .returning(Signature.demand_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    counts.add_many(session, confirmed_demands, +1)
-    return load_signatures(session, signature_ids)
+    )
+
+
+@cache
+def _confirm_and_count() -> Any:
+    """PostgreSQL: confirm the link's pending signatures and add them to their demands'
+    counts in ONE statement (a data-modifying CTE), atomic by itself in autocommit:
+
+        WITH confirmed AS (UPDATE signatures ... WHERE status = 'pending' RETURNING demand_id)
+        INSERT INTO demand_count_shards SELECT demand_id, 'online', :shard, count(*), :now
+            FROM confirmed GROUP BY demand_id ORDER BY demand_id
+        ON CONFLICT DO UPDATE SET count = count + excluded.count
+
+    Only the rows this statement moved from pending are counted, so a link clicked twice at
+    once counts once; demands are locked in id order (no lock-order deadlock)."""
+    confirmed = _confirm_pending().cte("confirmed")
+    rows = (
+        select(confirmed.c.demand_id, _constant(Channel.ONLINE), bindparam("c_shard"),
+               func.count(), bindparam("c_now", type_=UTCDateTime()))
+        .group_by(confirmed.c.demand_id)
+        .order_by(confirmed.c.demand_id)
+    )
+    insert = dialect_insert("postgresql", DemandCountShard).from_select(
+        ["demand_id", "channel", "shard", "count", "updated_at"], rows
+    )
+    return counts.add_on_conflict(insert)
+
+
+@cache
+def _shown_signatures() -> Any:
+    """The link's signatures with their demands, campaigns and counts, in one SELECT."""
+    count = (
+        select(func.coalesce(func.sum(DemandCountShard.count), 0))
+        .where(DemandCountShard.demand_id == Demand.id)
+        .scalar_subquery()
+    )
+    return (
+        select(Signature.id, Signature.status, Demand.id, Demand.slug, Demand.title,
+               Campaign.slug, Campaign.title, count)
+        .join(Demand, Demand.id == Signature.demand_id)
+        .join(Campaign, Campaign.id == Demand.campaign_id)
+        .where(Signature.id.in_(bindparam("c_ids", expanding=True)))
+        .order_by(Demand.campaign_id, Demand.ordinal)
+    )
+
+
+def _shown(rows: Any) -> list[ConfirmedSignature]:
+    return [
+        ConfirmedSignature(id_, status, ShownDemand(demand_id, slug, title,
+                                                    ShownCampaign(campaign_slug, campaign_title)),
+                           int(count))
+        for id_, status, demand_id, slug, title, campaign_slug, campaign_title, count in rows
+    ]
+
+
+def confirm(session: Session, signature_ids: list[int]) -> list[ConfirmedSignature]:
+    """Confirm the pending signatures among the ids (idempotent) and commit; returns all of
+    them (none if the ids name no signature), with the counts read after the commit, so the
+    signer sees their signature counted.
+
+    On PostgreSQL the confirmation and the count are one autocommitted statement
+    (_confirm_and_count) and the page's rows one more on the same connection; on SQLite the
+    session's write transaction does the UPDATE and the counter rows, then commits."""
+    params = {"c_ids": list(signature_ids), "c_now": utcnow()}
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        with session.get_bind().connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(_confirm_and_count(), {**params, "c_shard": counts.shard()})
+            return _shown(connection.execute(_shown_signatures(), params))
+    begin_write(session)
+    confirmed = session.connection().execute(_confirm_pending(), params)
+    counts.add_many(session, confirmed.scalars().all(), +1)
+    session.commit()
+    return _shown(session.connection().execute(_shown_signatures(), params))
 
 
 def load_signatures(session: Session, signature_ids: list[int]) -> list[Signature]:
