@@ -39,7 +39,7 @@ import floor_app  # noqa: E402
 import hello_app  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor", "confirm")
+WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor", "signed", "confirm")
 
 
 def _measure(fn: Callable[[int], None], n: int) -> float:
@@ -81,6 +81,9 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
     def do_count_304(_i: int) -> None:
         expect(app.test_client().get(count_url, headers={"If-None-Match": etag}), 304)
 
+    def do_signed(_i: int) -> None:  # where the browser goes after signing (the 303)
+        expect(app.test_client().get(f"{page_url}/signed"), 200)
+
     def form(i: int) -> dict[str, str]:
         return {"name": "Ayşe Yılmaz", "email": f"cpu-{time.time_ns()}-{i}@example.org",
                 "country": "TR", "postcode": "34000", "contact_consent": "y",
@@ -96,7 +99,7 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
         return do_sign
 
     runs = {"hello": do_hello, "page": do_page, "count": do_count,
-            "count_304": do_count_304, "sign": signer(app),
+            "count_304": do_count_304, "sign": signer(app), "signed": do_signed,
             "floor": signer(floor_app.app)}  # the same flow on bench/floor_app.py
     if confirms:
         # A supporter's first click on their emailed link: one pending signature each, on
