@@ -370,6 +370,67 @@ def test_cached_page_still_shows_a_visitors_notice(cached_app: Flask) -> None:
 
 
 
+@pytest.mark.parametrize("kind", ["petition", "campaign"])
+def test_check_your_email_page_is_rendered_once_and_is_the_uncached_page(
+    cached_app: Flask, make_app, clock: Clock, kind: str  # noqa: ANN001
+) -> None:
+    from flask import template_rendered
+
+    with session_of(cached_app) as session:
+        campaign = make_campaign(session, demands=2)
+        demand, other = campaign.demands
+        page = (f"/petitions/{demand.slug}/signed" if kind == "petition"
+                else f"/campaigns/{campaign.slug}/signed")
+        other_page = f"/petitions/{other.slug}/signed"
+        campaign_slug, demand_slug = campaign.slug, demand.slug
+    rendered: list[str] = []
+
+    def record(_app, template, **_extra) -> None:  # noqa: ANN001
+        rendered.append(template.name)
+
+    template_rendered.connect(record, cached_app)
+    try:
+        first = cached_app.test_client().get(page)
+        second = cached_app.test_client().get(page)  # another visitor, from the cache
+        with statements(cached_app) as sql:
+            third = cached_app.test_client().get(page)
+        assert rendered.count("signing/signed.html") == 1 and sql == []
+        # Another demand's page is its own entry (its "Back to the petition" link).
+        assert f'href="/petitions/{other.slug}"' in cached_app.test_client().get(other_page).text
+        assert rendered.count("signing/signed.html") == 2
+        clock.now += 2  # expired: rendered again
+        cached_app.test_client().get(page)
+        assert rendered.count("signing/signed.html") == 3
+    finally:
+        template_rendered.disconnect(record, cached_app)
+    assert first.status_code == second.status_code == third.status_code == 200
+    assert first.data == second.data == third.data
+    assert "check your email" in first.text
+    assert f'href="/campaigns/{campaign_slug}"' in first.text
+    assert (f'href="/petitions/{demand_slug}"' in first.text) is (kind == "petition")
+    plain_app = make_app(DATABASE_URL=cached_app.config["DATABASE_URL"])
+    assert plain_app.test_client().get(page).data == first.data
+
+
+def test_check_your_email_page_still_shows_a_visitors_notice(cached_app: Flask) -> None:
+    demand = _demand(cached_app)
+    page = f"/petitions/{demand.slug}/signed"
+    cached_app.test_client().get(page)  # cached, without a notice
+    client = cached_app.test_client()
+    with client.session_transaction() as browser:
+        browser["_flashes"] = [("message", "A notice for this visitor only")]
+    assert "A notice for this visitor only" in client.get(page).text
+    assert "A notice for this visitor only" not in client.get(page).text  # shown once
+    assert "A notice for this visitor only" not in cached_app.test_client().get(page).text
+
+
+def test_check_your_email_page_of_an_unknown_slug_is_404(cached_app: Flask) -> None:
+    _demand(cached_app)
+    client = cached_app.test_client()
+    assert client.get("/petitions/no-such-demand/signed").status_code == 404
+    assert client.get("/campaigns/no-such-campaign/signed").status_code == 404
+
+
 def test_campaign_page_is_cached_with_each_visitors_token(
     cached_app: Flask, clock: Clock, outbox  # noqa: ANN001
 ) -> None:

@@ -288,6 +288,18 @@ def page(key: Hashable, render: Callable[[], str]) -> str:
     return token.join(parts)
 
 
+def same_for_everyone(key: Hashable, render: Callable[[], str]) -> str:
+    """A public page with no form and nothing personal (the "check your email" page), rendered
+    once per key, language and cache lifetime. A visitor with a one-off notice waiting (a
+    flashed message) gets a page rendered for them alone."""
+    if browser_session.get("_flashes"):
+        return render()
+    pages: DisplayCache = current_app.extensions["petition.page_cache"]
+    html = pages.get((str(get_locale() or ""), key), render)
+    assert html is not None  # render() always gives a page
+    return html
+
+
 def count_payload(demand: Demand, current: counts.Count) -> dict[str, object]:
     """What count.json says about one demand."""
     return {

@@ -175,7 +175,11 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
 @bp.get("/campaigns/<slug>/signed")
 def campaign_signed(slug: str) -> str:
     """The same "check your email" page after every submission."""
-    return render_template("signing/signed.html", campaign=_shown_campaign(slug), demand=None)
+    campaign = _shown_campaign(slug)
+    return display.same_for_everyone(
+        ("signed", campaign.slug),
+        lambda: render_template("signing/signed.html", campaign=campaign, demand=None),
+    )
 
 
 @bp.get("/campaigns/<slug>/counts.json")
@@ -251,7 +255,10 @@ def petition_sign(slug: str) -> Response | tuple[str, int]:
 def petition_signed(slug: str) -> str:
     """The same "check your email" page after every submission."""
     demand = _shown_demand(slug)
-    return render_template("signing/signed.html", campaign=demand.campaign, demand=demand)
+    return display.same_for_everyone(
+        ("signed", demand.campaign.slug, demand.slug),
+        lambda: render_template("signing/signed.html", campaign=demand.campaign, demand=demand),
+    )
 
 
 @bp.get("/petitions/<slug>/count.json")
