@@ -92,3 +92,23 @@ def test_a_link_to_signatures_that_no_longer_exist_is_not_valid(app, client, db)
     page = client.get(link)
     assert page.status_code == 404
     assert "This link is not valid" in page.text
+
+
+def test_confirm_inside_a_transaction_already_open_takes_the_session_path(app, client, db, outbox):
+    from petition.db import get_session
+    from petition.signing import services
+
+    demand = make_campaign(db).demands[0]
+    sign_petition(client, demand)
+    [signature_id] = db.scalars(select(Signature.id)).all()
+    with app.test_request_context():
+        session = get_session()
+        session.execute(select(1))  # the caller has read something: a transaction is open
+        assert session.in_transaction()
+        [shown] = services.confirm(session, [signature_id])
+        assert (shown.id, shown.status, shown.count) == (signature_id, SignatureStatus.CONFIRMED, 1)
+        assert (shown.demand.slug, shown.demand.campaign.slug) == (demand.slug, demand.campaign.slug)
+        assert services.confirm(session, [signature_id])[0].count == 1  # again: no change
+        session.close()
+    assert counts.get(db, demand.id).value == 1
+    assert _statuses(db) == [SignatureStatus.CONFIRMED]
