@@ -282,10 +282,7 @@ def page(key: Hashable, render: Callable[[], str]) -> str:
     if browser_session.get("_flashes"):
         return render()
     token = generate_csrf()  # the visitor's token; render() puts the same one in the form
-    pages: DisplayCache = current_app.extensions["petition.page_cache"]
-    parts = pages.get((str(get_locale() or ""), key), lambda: tuple(render().split(token)))
-    assert parts is not None  # render() always gives a page
-    return token.join(parts)
+    return token.join(_kept(key, lambda: tuple(render().split(token))))
 
 
 def same_for_everyone(key: Hashable, render: Callable[[], str]) -> str:
@@ -294,10 +291,15 @@ def same_for_everyone(key: Hashable, render: Callable[[], str]) -> str:
     flashed message) gets a page rendered for them alone."""
     if browser_session.get("_flashes"):
         return render()
+    return _kept(key, render)
+
+
+def _kept(key: Hashable, make: Callable[[], T]) -> T:
+    """The page cache's entry for key in the visitor's language, made on a miss."""
     pages: DisplayCache = current_app.extensions["petition.page_cache"]
-    html = pages.get((str(get_locale() or ""), key), render)
-    assert html is not None  # render() always gives a page
-    return html
+    found = pages.get((str(get_locale() or ""), key), make)
+    assert found is not None  # make() always gives a page
+    return found
 
 
 def count_payload(demand: Demand, current: counts.Count) -> dict[str, object]:
