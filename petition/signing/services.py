@@ -363,10 +363,6 @@ class ConfirmedSignature:
     demand: ShownDemand
     count: int
 
-    @property
-    def demand_id(self) -> int:
-        return self.demand.id
-
 
 @cache
 def _confirm_pending() -> Any:
