@@ -5,7 +5,9 @@
 Drives the WSGI app directly (Flask's test client, one thread) against a fresh benchmark
 database and prints the process CPU time per request for the bare "hello" app, the petition
 page, count.json (first poll and a 304 re-poll) and the sign flow (GET the page, POST a
-valid signature with a unique email, exactly as bench/load.py does over HTTP); "floor" is the
+valid signature with a unique email, exactly as bench/load.py does over HTTP);
+"sign_campaign" is the same on the campaign page with three of its demands ticked (one
+email for the three); "floor" is the
 same flow on bench/floor_app.py (the framework alone), so sign minus floor is what the app
 adds to the stack's own cost. CPU time of
 one process is far steadier than throughput on a shared machine, so this is the number to
@@ -39,7 +41,8 @@ import floor_app  # noqa: E402
 import hello_app  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor", "signed", "confirm")
+WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor", "signed", "confirm",
+             "sign_campaign")
 
 
 def _measure(fn: Callable[[int], None], n: int) -> float:
@@ -98,9 +101,20 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
             expect(client.post(f"{page_url}/sign", data=data), 303)
         return do_sign
 
+    campaign_url = f"/campaigns/{seed.campaign_slug}"
+    ticked = [str(i) for i in seed.campaign_demand_ids[:3]]
+
+    def do_sign_campaign(i: int) -> None:  # three demands ticked on the campaign page
+        client = app.test_client()
+        page = expect(client.get(campaign_url), 200)
+        token = CSRF.search(page.get_data(as_text=True))
+        data = form(i) | {"csrf_token": token.group(1) if token else "", "demands": ticked}
+        expect(client.post(f"{campaign_url}/sign", data=data), 303)
+
     runs = {"hello": do_hello, "page": do_page, "count": do_count,
             "count_304": do_count_304, "sign": signer(app), "signed": do_signed,
-            "floor": signer(floor_app.app)}  # the same flow on bench/floor_app.py
+            "floor": signer(floor_app.app),  # the same flow on bench/floor_app.py
+            "sign_campaign": do_sign_campaign}
     if confirms:
         # A supporter's first click on their emailed link: one pending signature each, on
         # the confirm campaign's hot demand (as `make bench`'s confirm workload).

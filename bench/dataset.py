@@ -136,6 +136,8 @@ class Seed:
 
     sign_slug: str = ""
     sign_demand_id: int = 0
+    campaign_slug: str = ""  # the sign demand's campaign, with the five demo demands
+    campaign_demand_ids: list[int] = field(default_factory=list)
     growth_slug: str = ""
     growth_demand_id: int = 0
     hot_demand_id: int = 0
@@ -171,6 +173,7 @@ def seed(app: Any, *, page_signatures: int, growth_signatures: int, spread: int 
         ]
         session.commit()
         out.sign_slug, out.sign_demand_id = demands[0].slug, demands[0].id
+        out.campaign_slug, out.campaign_demand_ids = campaign.slug, [d.id for d in demands]
         out.growth_slug, out.growth_demand_id = growth.slug, growth.id
         out.hot_demand_id, out.spread_demand_ids = hot.id, spread_ids
         session.close()

@@ -23,7 +23,7 @@ def _run(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.mark.parametrize("only", [["count"], ["sign", "floor"], ["signed", "confirm"]])
+@pytest.mark.parametrize("only", [["count"], ["sign", "floor"], ["signed", "confirm", "sign_campaign"]])
 def test_cpu_measures_only_the_named_workloads_and_hello(only: list[str]) -> None:
     # cpu.py stops with an error when a response is not the expected one (a signature that is
     # not a 303, on the app or on the framework floor), so this also checks both flows work.
