@@ -23,6 +23,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from petition import mail
@@ -160,10 +161,10 @@ _ROW = ("email_key", "email_domain_key", "name_enc", "email_enc", "postcode_enc"
 _NEW_ROW = {"status": SignatureStatus.PENDING, "emails_sent": 1, "channel": Channel.ONLINE}
 
 
-@cache
-def _insert_if_open(dialect: str) -> Any:
-    """INSERT ... SELECT a new signature only while its demand takes signatures, at most one
-    per person and demand (ON CONFLICT DO NOTHING); built once, run with parameters.
+def _insert_new(dialect: str, demands: ColumnElement[bool], *, in_order: bool = False) -> Any:
+    """INSERT ... SELECT a new signature on each demand matching `demands` that takes
+    signatures, at most one per person and demand (ON CONFLICT DO NOTHING), RETURNING the new
+    rows' (id, demand_id); in_order inserts them in demand id order (the lock order).
 
     The check and the insert are one statement: a demand closed a moment ago refuses at once,
     even when the page the signer saw (or the display cache) still said open.
@@ -174,23 +175,56 @@ def _insert_if_open(dialect: str) -> Any:
     source = (
         select(Demand.id, *values, *map(_constant, _NEW_ROW.values()), now)
         .join(Campaign, Campaign.id == Demand.campaign_id)
-        .where(Demand.id == bindparam("v_demand_id"), *takes_signatures(now))
+        .where(demands, *takes_signatures(now))
     )
+    if in_order:
+        source = source.order_by(Demand.id)
     return (
         dialect_insert(dialect, Signature)
         .from_select(["demand_id", *_ROW, *_NEW_ROW, "created_at"], source)
         .on_conflict_do_nothing(index_elements=["demand_id", "email_key"])
-        .returning(Signature.id)
+        .returning(Signature.id, Signature.demand_id)
     )
+
+
+@cache
+def _insert_each_if_open(dialect: str) -> Any:
+    """_insert_new() for a list of demands (v_demand_ids), in id order; built once."""
+    return _insert_new(dialect, Demand.id.in_(bindparam("v_demand_ids", expanding=True)),
+                       in_order=True)
 
 
 _MESSAGE = ("kind", "recipient_enc", "subject", "body_text", "body_html")
 
 
+def _message_from(new: Any, *, all_of: bool) -> Any:
+    """INSERT the signing email (m_* parameters) naming the signatures of the CTE `new` in
+    its links: one message per row of new, or (all_of) one naming all of them, written only
+    if new holds v_expected rows (every demand signed anew)."""
+    columns = OutboxMessage.__table__.c
+    values = [bindparam(f"m_{name}", type_=columns[name].type) for name in _MESSAGE]
+    ids = (func.json_agg(aggregate_order_by(new.c.id, new.c.id)) if all_of
+           else func.json_build_array(new.c.id))
+    links = func.json_build_object(
+        _constant(emails.CONFIRM), ids, _constant(emails.WITHDRAW), ids, type_=JSON)
+    now = bindparam("v_now", type_=UTCDateTime())
+    pending = [_constant(OutboxStatus.PENDING), _constant(0), now, now]
+    rows = select(*values, links, *pending).select_from(new)
+    if all_of:
+        rows = rows.having(func.count() == bindparam("v_expected"))
+    return (
+        insert(OutboxMessage)
+        .from_select([*_MESSAGE, "links", "status", "attempts", "next_attempt_at", "created_at"],
+                     rows)
+        .returning(OutboxMessage.id)
+        .cte("message")
+    )
+
+
 @cache
 def _sign_and_queue() -> Any:
-    """PostgreSQL: _insert_if_open() for one demand and, if it inserted, the signing email
-    naming the new signature, in ONE statement (data-modifying CTEs):
+    """PostgreSQL: _insert_new() for one demand (v_demand_id) and, if it inserted, the
+    signing email naming the new signature, in ONE statement (data-modifying CTEs):
 
         WITH new AS (INSERT INTO signatures ... ON CONFLICT DO NOTHING RETURNING id),
              message AS (INSERT INTO outbox_messages ... SELECT ... FROM new RETURNING id)
@@ -200,22 +234,21 @@ def _sign_and_queue() -> Any:
     INSERTs and COMMIT. It returns no row when nothing was inserted (already signed, or
     closed), and then wrote nothing.
     """
-    new = _insert_if_open("postgresql").cte("new")
-    columns = OutboxMessage.__table__.c
-    values = [bindparam(f"m_{name}", type_=columns[name].type) for name in _MESSAGE]
-    ids = func.json_build_array(new.c.id)
-    links = func.json_build_object(
-        _constant(emails.CONFIRM), ids, _constant(emails.WITHDRAW), ids, type_=JSON)
-    now = bindparam("v_now", type_=UTCDateTime())
-    pending = [_constant(OutboxStatus.PENDING), _constant(0), now, now]
-    message = (
-        insert(OutboxMessage)
-        .from_select([*_MESSAGE, "links", "status", "attempts", "next_attempt_at", "created_at"],
-                     select(*values, links, *pending).select_from(new))
-        .returning(OutboxMessage.id)
-        .cte("message")
-    )
+    new = _insert_new("postgresql", Demand.id == bindparam("v_demand_id")).cte("new")
+    message = _message_from(new, all_of=False)
     return select(new.c.id, message.c.id).select_from(new.join(message, true()))
+
+
+@cache
+def _sign_each_and_queue() -> Any:
+    """PostgreSQL, in the caller's transaction: _insert_each_if_open() and, if every demand
+    was signed anew, the email naming all the new signatures, in ONE statement; returns
+    (id, demand_id, message id or NULL) per new signature. With no message (someone had
+    signed some already, or one is closed) sign() goes on in the same transaction."""
+    new = _insert_each_if_open("postgresql").cte("new")
+    message = _message_from(new, all_of=True)
+    return select(new.c.id, new.c.demand_id, message.c.id).select_from(
+        new.outerjoin(message, true()))
 
 
 def sign(
@@ -232,7 +265,9 @@ def sign(
     explains. Otherwise the caller commits.
 
     On PostgreSQL a new signature on one demand (the common case) and its email are written
-    by one statement in autocommit (_sign_and_queue); anything else takes the transaction.
+    by one statement in autocommit (_sign_and_queue). Otherwise, in a transaction, one
+    statement inserts the new signatures on all the demands (on PostgreSQL with their email
+    when all are new: _sign_each_and_queue); then the demands signed before are looked up.
     """
     c = cipher()
     now = utcnow()
@@ -256,25 +291,55 @@ def sign(
         if outcome is not None:
             return outcome
     begin_write(session)
-    insert_row = _insert_if_open(dialect)
-    connection = session.connection()
-    cap = int(current_app.config["MAX_EMAILS_PER_SIGNATURE"])
+    by_demand = {d.id: d for d in demands}
+    each = {**row, "v_demand_ids": sorted(by_demand)}
     outcome = SignOutcome()
-    by_id: dict[int, Demand] = {}
-    for demand in sorted(demands, key=lambda d: d.id):
-        new_id = connection.execute(insert_row, {**row, "v_demand_id": demand.id}).scalar_one_or_none()
-        if new_id is not None:
-            outcome.created.append(new_id)
-            by_id[new_id] = demand
-            continue
-        existing = session.scalars(
+    if dialect == "postgresql":
+        message = _signing_message(signer.email, to_confirm=_in_order(demands), already=[])
+        each |= {"v_expected": len(by_demand), **{f"m_{k}": message[k] for k in _MESSAGE}}
+        written = session.connection().execute(_sign_each_and_queue(), each).all()
+        outcome.message_id = written[0][2] if written else None
+    else:
+        written = session.connection().execute(_insert_each_if_open(dialect), each).all()
+    new = {demand_id: new_id for new_id, demand_id, *_ in written}
+    by_id = {new[demand_id]: by_demand[demand_id] for demand_id in sorted(new)}
+    outcome.created = list(by_id)
+    if outcome.message_id is not None:
+        return outcome
+    _again(session, [d for d in demands if d.id not in new], email_key, now, outcome, by_id)
+    if by_id and not outcome.refused:
+        outcome.message_id = _queue_signing_email(session, signer.email, outcome, by_id)
+    return outcome
+
+
+def _in_order(demands: Sequence[Demand]) -> list[Demand]:
+    """The demands as the email lists them (their order on the campaign page)."""
+    return sorted(demands, key=lambda d: d.ordinal)
+
+
+def _again(session: Session, demands: Sequence[Demand], email_key: str, now: datetime,
+           outcome: SignOutcome, by_id: dict[int, Demand]) -> None:
+    """The signer's earlier signatures on the demands no new one was written for (locked in
+    demand order): each gets the confirmation again (pending) or an "already signed" note
+    (confirmed), up to the cap; a demand with none is closed (outcome.refused)."""
+    if not demands:
+        return
+    earlier = {
+        signature.demand_id: signature
+        for signature in session.scalars(
             select(Signature)
             .join(Demand, Demand.id == Signature.demand_id)
             .join(Campaign, Campaign.id == Demand.campaign_id)
-            .where(Signature.demand_id == demand.id, Signature.email_key == email_key,
-                   *takes_signatures(now))
+            .where(Signature.demand_id.in_([d.id for d in demands]),
+                   Signature.email_key == email_key, *takes_signatures(now))
+            .order_by(Signature.demand_id)
             .with_for_update(of=Signature)
-        ).one_or_none()
+            .execution_options(populate_existing=True)  # the locked rows, not older copies
+        )
+    }
+    cap = int(current_app.config["MAX_EMAILS_PER_SIGNATURE"])
+    for demand in sorted(demands, key=lambda d: d.id):
+        existing = earlier.get(demand.id)
         if existing is None:
             outcome.refused.append(demand.id)  # no new row and no old one: it is closed
             continue
@@ -288,9 +353,6 @@ def sign(
             continue  # invalidated: say nothing
         existing.emails_sent += 1
         by_id[existing.id] = demand
-    if by_id and not outcome.refused:
-        outcome.message_id = _queue_signing_email(session, signer.email, outcome, by_id)
-    return outcome
 
 
 def _sign_new_in_one_statement(
