@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from petition import config, db, errors, markdown
 from petition.crypto import DataCipher
-from petition.extensions import babel, configured_locale, csrf, limiter
+from petition.extensions import babel, configured_locale, csrf, install_template_gettext, limiter
 from petition.http import add_security_headers
 from petition.signing import display
 
@@ -43,6 +43,7 @@ def create_app(
     db.init_app(app)
     display.init_app(app)
     babel.init_app(app, locale_selector=configured_locale)
+    install_template_gettext(app)
     csrf.init_app(app)
     limiter.init_app(app)
     markdown.init_app(app)

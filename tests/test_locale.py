@@ -5,10 +5,14 @@ each request has its own context, as under a real server."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import babel.localedata
 import pytest
-from flask import Flask
-from flask_babel import format_decimal, get_locale
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from flask import Flask, render_template_string
+from flask_babel import force_locale, format_decimal, get_locale
 
 from petition.db import get_session
 from tests.helpers import make_campaign
@@ -43,3 +47,38 @@ def test_a_page_does_not_look_up_locale_data_on_disk(app: Flask, monkeypatch: py
     for _ in range(2):
         assert app.test_client().get(path).status_code == 200
     assert lookups == []
+
+
+def _catalogue(folder: Path, locale: str, strings: dict[str, str]) -> None:
+    """A compiled catalogue, <folder>/<locale>/LC_MESSAGES/messages.mo."""
+    catalog = Catalog(locale=locale)
+    for msgid, msgstr in strings.items():
+        catalog.add(msgid, msgstr)
+    path = folder / locale / "LC_MESSAGES"
+    path.mkdir(parents=True)
+    with open(path / "messages.mo", "wb") as mo:
+        write_mo(mo, catalog)
+
+
+def test_templates_follow_the_configured_and_a_forced_locale(make_app, tmp_path: Path) -> None:  # noqa: ANN001
+    # Templates look the catalogue up per locale (petition/extensions.py), not per string.
+    folder = tmp_path / "translations"
+    _catalogue(folder, "de", {"Petitions": "Petitionen", "Skip to content": "Zum Inhalt"})
+    _catalogue(folder, "fr", {"Petitions": "Pétitions"})
+    app = make_app(BABEL_DEFAULT_LOCALE="de", BABEL_TRANSLATION_DIRECTORIES=str(folder))
+    page = app.test_client().get("/")
+    assert page.status_code == 200
+    assert "Zum Inhalt" in page.text and 'lang="de"' in page.text
+    with app.test_request_context("/"):
+        assert render_template_string("{{ _('Petitions') }}") == "Petitionen"
+        with force_locale("fr"):
+            assert render_template_string("{{ _('Petitions') }}") == "Pétitions"
+            assert render_template_string("{{ _('Skip to content') }}") == "Skip to content"
+        assert render_template_string("{{ _('Petitions') }}") == "Petitionen"
+        # Still flask-babel's new-style gettext: values escaped, plurals chosen by number.
+        assert render_template_string("{{ _('Hello %(name)s', name='<b>') }}") == "Hello &lt;b&gt;"
+        plural = "{{ ngettext('%(num)s signature', '%(num)s signatures', n) }}"
+        assert render_template_string(plural, n=1) == "1 signature"
+        assert render_template_string(plural, n=2) == "2 signatures"
+    with app.app_context():  # no request: flask-babel's own answer
+        assert render_template_string("{{ _('Petitions') }}") == "Petitionen"
