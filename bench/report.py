@@ -75,10 +75,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             large_ms = _cpu_ms(_get(r, "growth", "large", what) or {}, "requests")
             if small_ms and large_ms:
                 shown += f" (app CPU per request {small_ms} -> {large_ms} ms)"
-            per_round = _get(r, "growth", f"{what}_round_changes_pct") or []
-            if _get(r, "growth", "side_by_side") and per_round:
-                shown += "; rounds side by side: " + ", ".join(
-                    _num(x, "%", signed=True) for x in per_round)
             add(f"growth: {label} changes < 10% ({_size(sizes[0])} vs {_size(sizes[1])})", change,
                 None if change is None else abs(change) < 10, shown)
         ex = _export_numbers(r.get("export") or {})
@@ -264,13 +260,10 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
         if not g:
             continue
         n = _size(g["demand_signatures"])
-        how = "loaded at the same time as the other side" if growth.get("side_by_side") else ""
-        rows.append(_row(f"growth: count.json, {n} signatures", g["count"],
-                         note=_rounds(g["count"], how)))
+        rows.append(_row(f"growth: count.json, {n} signatures", g["count"], note=_rounds(g["count"])))
         rows.append(_row(f"growth: page, {n} signatures", g["page"],
                          note="; ".join(x for x in (
-                             f"{g['database_signatures']:,} rows in signatures",
-                             _rounds(g["page"], how)) if x)))
+                             f"{g['database_signatures']:,} rows in signatures", _rounds(g["page"])) if x)))
     ex = r.get("export") or {}
     for run in ex.get("runs") or []:
         rows.append([f"export CSV, {_size(run.get('signatures'))} signatures",
@@ -373,7 +366,6 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
     pg_version = _get(dbs, "postgresql", "version") or "not run"
     sqlite_version = _get(dbs, "sqlite", "version") or "not run"
     s = results["settings"]
-    side_by_side = any(_get(r, "growth", "side_by_side") for r in dbs.values())
     out = [
         "# Performance",
         "",
@@ -464,16 +456,9 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         f"compares {_size(s['growth'][0])} with {_size(s['growth'][1])} confirmed signatures on "
         "the measured demand: the many-signature side is a second database with the same seed, "
         "bulk-loaded (COPY / one executemany transaction; both then `VACUUM ANALYZE` on "
-        "PostgreSQL); each side is served by a freshly started gunicorn with the same config; "
-        + (f"{s.get('growth_rounds', 1)} rounds of {s.get('growth_s')} s in which both sides "
-           "are loaded at the same time (the same load, a wrk process each), so a slow phase "
-           "of the machine hits both alike: the change is the ratio of their throughputs "
-           "summed over the rounds, and each side's row shows its best round (its \"other\" CPU "
-           "includes the other side's server). "
-           if side_by_side else
-           f"best of {s.get('growth_rounds', 1)} runs of {s.get('growth_s')} s on each side, "
-           "the runs alternating between the two servers. ") +
-        "Before every measured load the runner waits (at "
+        "PostgreSQL); each side is served by a freshly started gunicorn with the same config; best of "
+        f"{s.get('growth_rounds', 1)} runs of {s.get('growth_s')} s on each side, the runs "
+        "alternating between the two servers. Before every measured load the runner waits (at "
         "most 20 s) for the machine to be nearly idle (85% idle over one second). count.json "
         "alone and the baseline at 256 connections are the best of "
         f"{s.get('pair_rounds', 1)} runs each, alternating between the app and the baseline "

@@ -16,7 +16,6 @@ Prints a table, saves JSON under bench/results/ and with --docs rewrites docs/pe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -110,28 +109,6 @@ class Bench:
             max_requests=self.mode["max"]))[0]
         result["path"] = path
         return result
-
-    def side_by_side(self, servers: dict[str, Server], path: str,
-                     seconds: float) -> dict[str, dict[str, Any]]:
-        """The same GET load on each server at the same time (own load process and CPU meter
-        each): for comparing two servers by the ratio of their throughputs, which the noise
-        of a shared machine (30% between runs of the same code) moves far less than either."""
-        if self.mode["warmup_s"]:
-            for warm in [loaders.get(s.base + path, connections=CONCURRENCY, loader=self.loader,
-                                     duration=self.mode["warmup_s"], max_requests=self.mode["max"])
-                         for s in servers.values()]:
-                warm.result()
-        quiet = self.quiet()
-        with contextlib.ExitStack() as stack:
-            meters = {label: stack.enter_context(CpuMeter(s)) for label, s in servers.items()}
-            loads = {label: loaders.get(s.base + path, connections=CONCURRENCY, loader=self.loader,
-                                        duration=seconds, max_requests=self.mode["max"])
-                     for label, s in servers.items()}
-            results = {label: load.result() for label, load in loads.items()}
-        for label, result in results.items():
-            result.update(cpu=meters[label].result, quiet=quiet, path=path,
-                          side_by_side=True)
-        return results
 
     def sign_load(self, base: str, seconds: float) -> Any:
         """A starter of the sign load on base (see _measure); wrk's warm-up runs now, untimed."""
@@ -386,13 +363,13 @@ class Bench:
         """count.json and the petition page with few vs many signatures in the database.
 
         The many-signature side is a second database (the same seed, then bulk-loaded); each
-        side gets a freshly started gunicorn, and in each round both are loaded at the same
-        time with the same load (side_by_side), so a slow phase of a shared machine hits both
-        alike: the change is the ratio of their requests over all rounds.
+        side gets a freshly started gunicorn, and the runs alternate between the two servers
+        (ABA...), so a slow phase of a shared machine hits both sides alike instead of
+        whichever ran first.
         """
         small, large = self.mode["growth"]
         slug = self.seed.growth_slug
-        out: dict[str, Any] = {"demand": slug, "side_by_side": True}
+        out: dict[str, Any] = {"demand": slug, "interleaved": True}
         self.log(f"growth: a second database with {large:,} signatures on the measured demand")
         instance = self.tmp / "instance"
         url = dataset.fresh_database(self.kind, self.tmp, self.args.pg_url, suffix="_growth")
@@ -420,27 +397,23 @@ class Bench:
                 sides = {"small": few, "large": many}
                 for label in sides:
                     self.log(f"growth: {label} ({totals[label]:,} signatures in the database)")
-                for _round in range(self.mode["growth_rounds"]):
-                    for what, path in paths.items():
-                        pair = self.side_by_side(sides, path, seconds=self.mode["growth_s"])
-                        for label in sides:
-                            runs[(label, what)].append(pair[label])
+                for round_ in range(self.mode["growth_rounds"]):
+                    order = ("small", "large") if round_ % 2 == 0 else ("large", "small")
+                    for label in order:
+                        for what, path in paths.items():
+                            runs[(label, what)].append(
+                                self.get(sides[label], path, seconds=self.mode["growth_s"]))
         finally:
             dataset.drop_database(url)
         for label, size in (("small", small), ("large", large)):
             out[label] = {"demand_signatures": size, "database_signatures": totals[label]}
             for what in paths:
+                # Best of the rounds on each side: a shared machine's noise only ever lowers
+                # a run, and both sides get the same treatment.
                 out[label][what] = best_of(runs[(label, what)])
         for what in paths:
-            # Each round loaded both sides at once for the same seconds, so the ratio of
-            # their throughputs is the ratio of their costs, whatever the machine did meanwhile.
-            few_runs, many_runs = runs[("small", what)], runs[("large", what)]
-            a = sum(res["rps"] or 0 for res in few_runs)
-            b = sum(res["rps"] or 0 for res in many_runs)
+            a, b = out["small"][what]["rps"], out["large"][what]["rps"]
             out[f"{what}_change_pct"] = round((b - a) / a * 100, 1) if a else None
-            out[f"{what}_round_changes_pct"] = [
-                round((m["rps"] - f["rps"]) / f["rps"] * 100, 1) if f["rps"] and m["rps"] else None
-                for f, m in zip(few_runs, many_runs, strict=True)]
         self.out["growth"] = out
 
     def export(self) -> None:

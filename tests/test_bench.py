@@ -101,11 +101,6 @@ def _check(db: dict, kind: str, workloads: set[str], sign_loader: str) -> None:
         assert growth["small"]["demand_signatures"] < growth["large"]["demand_signatures"]
         assert growth["large"]["database_signatures"] > growth["small"]["database_signatures"]
         assert growth["count_change_pct"] is not None and growth["page_change_pct"] is not None
-        assert growth["side_by_side"] is True
-        for what in ("count", "page"):  # both sides loaded at once in every round
-            runs = [growth[side][what] for side in ("small", "large")]
-            assert all(run["side_by_side"] and run["rps"] > 0 for run in runs)
-            assert len(growth[f"{what}_round_changes_pct"]) == len(runs[0]["rounds_rps"])
     assert db["errors_total"] == 0
 
 
