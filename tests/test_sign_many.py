@@ -144,3 +144,20 @@ def test_one_closed_demand_among_new_ones_writes_nothing(app, client, db):
         assert outcome.message_id is None
         session.rollback()
     assert _signatures(db) == {} and _messages(db) == []
+
+
+def test_a_demand_named_twice_counts_once(app, db):
+    campaign = make_campaign(db, demands=2)
+    d1, d2 = campaign.demands
+    signer_input = services.SignerInput(name="Ayşe", email="twice@example.org", country="TR")
+    with app.app_context():
+        session = get_session()
+        first = services.sign(session, [d1, d1], signer_input, None)
+        session.commit()
+        again = services.sign(session, [d2, d1, d2, d1], signer_input, None)
+        session.commit()
+    assert len(first.created) == 1 and len(again.created) == 1
+    assert again.pending_again == first.created
+    signed = _signatures(db)
+    assert {d: s.emails_sent for d, s in signed.items()} == {d1.id: 2, d2.id: 1}
+    assert len(_messages(db)) == 2

@@ -295,7 +295,8 @@ def sign(
     each = {**row, "v_demand_ids": sorted(by_demand)}
     outcome = SignOutcome()
     if dialect == "postgresql":
-        message = _signing_message(signer.email, to_confirm=_in_order(demands), already=[])
+        listed = sorted(by_demand.values(), key=lambda d: d.ordinal)  # as the email lists them
+        message = _signing_message(signer.email, to_confirm=listed, already=[])
         each |= {"v_expected": len(by_demand), **{f"m_{k}": message[k] for k in _MESSAGE}}
         written = session.connection().execute(_sign_each_and_queue(), each).all()
         outcome.message_id = written[0][2] if written else None
@@ -306,15 +307,11 @@ def sign(
     outcome.created = list(by_id)
     if outcome.message_id is not None:
         return outcome
-    _again(session, [d for d in demands if d.id not in new], email_key, now, outcome, by_id)
+    _again(session, [d for d in by_demand.values() if d.id not in new], email_key, now,
+           outcome, by_id)
     if by_id and not outcome.refused:
         outcome.message_id = _queue_signing_email(session, signer.email, outcome, by_id)
     return outcome
-
-
-def _in_order(demands: Sequence[Demand]) -> list[Demand]:
-    """The demands as the email lists them (their order on the campaign page)."""
-    return sorted(demands, key=lambda d: d.ordinal)
 
 
 def _again(session: Session, demands: Sequence[Demand], email_key: str, now: datetime,
