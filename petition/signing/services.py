@@ -286,7 +286,8 @@ def sign(
         "v_now": now,
     }
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql" and len(demands) == 1 and not session.in_transaction():
+    alone = dialect == "postgresql" and len(demands) == 1 and not session.in_transaction()
+    if alone:
         outcome = _sign_new_in_one_statement(session, demands[0], signer.email, row)
         if outcome is not None:
             return outcome
@@ -294,10 +295,10 @@ def sign(
     by_demand = {d.id: d for d in demands}
     each = {**row, "v_demand_ids": sorted(by_demand)}
     outcome = SignOutcome()
-    if dialect == "postgresql":
+    if dialect == "postgresql" and not alone:  # (alone: it signed nothing new just now)
         listed = sorted(by_demand.values(), key=lambda d: d.ordinal)  # as the email lists them
         message = _signing_message(signer.email, to_confirm=listed, already=[])
-        each |= {"v_expected": len(by_demand), **{f"m_{k}": message[k] for k in _MESSAGE}}
+        each |= {"v_expected": len(by_demand), **_message_params(message)}
         written = session.connection().execute(_sign_each_and_queue(), each).all()
         outcome.message_id = written[0][2] if written else None
     else:
@@ -358,13 +359,18 @@ def _sign_new_in_one_statement(
     """A new signature on one demand and its email in one autocommitted statement, or None
     (nothing written: the signer had signed already, or the demand is closed)."""
     message = _signing_message(email, to_confirm=[demand], already=[])
-    params = {**row, "v_demand_id": demand.id, **{f"m_{k}": message[k] for k in _MESSAGE}}
+    params = {**row, "v_demand_id": demand.id, **_message_params(message)}
     with session.get_bind().connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
         written = connection.execute(_sign_and_queue(), params).first()
     if written is None:
         return None
     return SignOutcome(created=[written[0]], message_id=written[1])
+
+
+def _message_params(message: dict[str, Any]) -> dict[str, Any]:
+    """A message_row() as the m_* parameters of the statements that write it (_message_from)."""
+    return {f"m_{name}": message[name] for name in _MESSAGE}
 
 
 def _queue_signing_email(
