@@ -21,12 +21,13 @@ run: $(STAMP)
 	$(BIN)/python run.py
 
 # Browser tests drive Debian's chromium; the poster test prints PDFs with poppler's
-# pdftoppm; tests/test_nginx.py runs deploy/nginx/ in Debian's nginx. Install them when
-# missing (needs root, as in CI; Debian's packages do not start nginx as a service here).
+# pdftoppm; tests/test_nginx.py runs deploy/nginx/ in Debian's nginx and
+# tests/test_redis_limits.py its own redis-server. Install them when missing (needs root,
+# as in CI; the tests start their own nginx and Redis, not the packages' services).
 chromium:
-	@test -x /usr/bin/chromium && command -v pdftoppm >/dev/null && test -x /usr/sbin/nginx || { \
-	  echo "Installing Debian's chromium, poppler-utils and nginx-light for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils nginx-light >/dev/null; }
+	@test -x /usr/bin/chromium && command -v pdftoppm >/dev/null && test -x /usr/sbin/nginx && command -v redis-server >/dev/null || { \
+	  echo "Installing Debian's chromium, poppler-utils, nginx-light and redis-server for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils nginx-light redis-server >/dev/null; }
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest

@@ -11,7 +11,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from petition import config, db, errors, markdown
 from petition.crypto import DataCipher
-from petition.extensions import babel, configured_locale, csrf, install_template_gettext, limiter
+from petition.extensions import (
+    babel,
+    configured_locale,
+    csrf,
+    install_template_gettext,
+    limiter,
+    log_limiter_to_app,
+)
 from petition.http import add_security_headers
 from petition.signing import display
 
@@ -39,6 +46,10 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    if app.config["REDIS_URL"]:  # redis-py waits forever by default: a hung Redis would hang signing
+        timeout = float(app.config["REDIS_TIMEOUT_SECONDS"])
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                              {"socket_connect_timeout": timeout, "socket_timeout": timeout})
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     db.init_app(app)
     display.init_app(app)
@@ -46,6 +57,7 @@ def create_app(
     install_template_gettext(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    log_limiter_to_app()
     markdown.init_app(app)
     errors.init_app(app)
 

@@ -56,7 +56,13 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_POSTER": "30 per minute;300 per hour",
     "RATELIMIT_LOGIN": "10 per minute;100 per day",
     "RATELIMIT_LOGIN_ACCOUNT": "20 per hour",
+    # Redis holds the rate-limit counters, shared by every process and host. A Redis that
+    # does not answer within REDIS_TIMEOUT_SECONDS is skipped: each process then counts in
+    # its own memory (logged) and goes back to Redis once it answers again.
     "REDIS_URL": "",
+    "REDIS_TIMEOUT_SECONDS": 0.5,
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    "RATELIMIT_SWALLOW_ERRORS": True,
     # Number of proxies in front of the app whose X-Forwarded-For/-Proto to trust.
     "PROXY_COUNT": 0,
     # Requests larger than this get a 413.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
 from babel import Locale
 from flask import Flask, current_app
+from flask.logging import default_handler
 from flask_babel import Babel, get_locale, get_translations
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -15,6 +17,26 @@ from flask_wtf import CSRFProtect
 babel = Babel()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+LIMITER_RECOVERED = "Rate limit storage recovered"
+
+
+def _limiter_record_kept(record: logging.LogRecord) -> bool:
+    """Flask-Limiter's warnings and errors (its storage, Redis, unreachable) and the note that
+    it answers again; not its per-request notes, which name the client's address."""
+    return record.levelno >= logging.WARNING or record.msg == LIMITER_RECOVERED
+
+
+def log_limiter_to_app() -> None:
+    """Send Flask-Limiter's log to the app's error log (gunicorn's stderr).
+
+    Its logger has only a NullHandler, so a Redis outage, during which each process counts
+    in its own memory, would otherwise leave no trace."""
+    logger = limiter.logger
+    if default_handler not in logger.handlers:
+        logger.setLevel(logging.INFO)
+        logger.addFilter(_limiter_record_kept)
+        logger.addHandler(default_handler)
 
 
 @lru_cache(maxsize=16)
