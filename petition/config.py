@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # cache at most this old (0 turns it off); signing always reads the database.
     "DISPLAY_CACHE_SECONDS": 1.0,
     "DISPLAY_CACHE_SIZE": 4096,
+    # While the database cannot be reached, public pages and count polls show what they last
+    # read from it if that is at most this old (0: an error page at once).
+    "DISPLAY_STALE_SECONDS": 300,
     # A kiosk form left with someone's input for this long is cleared (needs JavaScript).
     "KIOSK_IDLE_SECONDS": 90,
     # Largest paper-signature CSV upload, in bytes.

@@ -10,6 +10,13 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+# The database cannot be reached or cannot take the request just now: a restart, a failover,
+# a dropped connection, a full pool, SQLite's write lock held past the busy timeout. Worth
+# trying again in a moment; the answer is a 503, and what can be shown from memory is.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    exc.OperationalError, exc.InterfaceError, exc.TimeoutError,
+)
+
 _WRITE = "petition_write"
 _IDLE_SINCE = "petition_idle_since"
 
@@ -113,6 +120,15 @@ def begin_write(session: Session) -> None:
             raise RuntimeError("begin_write() called after unflushed changes")
         session.commit()
     session.connection(execution_options={_WRITE: True})
+
+
+def rollback_if_reachable(session: Session) -> None:
+    """Roll back after the database became unavailable; a connection that is gone has
+    nothing to roll back (SQLAlchemy drops it from the pool)."""
+    try:
+        session.rollback()
+    except UNAVAILABLE:
+        pass
 
 
 def commit_if_begun(session: Session) -> None:

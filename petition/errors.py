@@ -10,7 +10,12 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from petition.db import UNAVAILABLE
+
 log = logging.getLogger(__name__)
+
+# Sent with a 503: when to try again.
+RETRY_AFTER = {"Retry-After": "30"}
 
 
 def _messages() -> dict[int, tuple[str, str]]:
@@ -23,6 +28,7 @@ def _messages() -> dict[int, tuple[str, str]]:
         413: (_("Too much data"), _("What was sent is larger than this site accepts. Please shorten it and try again.")),
         429: (_("Too many requests"), _("Too many requests came from your network in a short time. Please wait a minute and try again.")),
         500: (_("Something went wrong"), _("Sorry, something went wrong on our side. Nothing you did caused it; please try again in a moment.")),
+        503: (_("Temporarily unavailable"), _("The site cannot reach its database just now. Nothing you did caused it; please try again in a minute.")),
     }
 
 
@@ -50,6 +56,15 @@ def init_app(app: Flask) -> None:
         if exc.response is not None:  # a view's own answer (e.g. the sign form on a 429)
             return exc.response
         return render_error(exc.code or 500)
+
+    def _database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+        # The driver's own message only: the wrapped error's text has the SQL parameters.
+        log.error("database unavailable on %s %s: %s", request.method, request.path,
+                  getattr(exc, "orig", None) or type(exc).__name__)
+        return *render_error(503), RETRY_AFTER
+
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_unavailable)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:

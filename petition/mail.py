@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from petition.db import begin_write, new_session
+from petition.db import UNAVAILABLE, begin_write, new_session
 from petition.models import OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -255,11 +255,28 @@ def _send_to_console(email: EmailMessage, message_id: int, kind: str) -> None:
 
 
 def run_worker(*, once: bool, interval: float, stop: Any = None) -> int:
-    """Deliver due messages until stopped (or one pass with once=True); returns messages sent."""
+    """Deliver due messages until stopped (or one pass with once=True); returns messages sent.
+
+    While the database cannot be reached (a restart, a failover) the worker logs it once and
+    keeps trying every interval; what was queued is sent when it is back. A single pass
+    (once=True) raises instead, so that a cron job's exit status shows the failure."""
     total = 0
+    down = False
     while True:
         while True:
-            sent = deliver()
+            try:
+                sent = deliver()
+            except UNAVAILABLE as exc:
+                if once:
+                    raise
+                if not down:
+                    log.warning("outbox worker: database unavailable (%s); trying again every %s s",
+                                getattr(exc, "orig", None) or type(exc).__name__, interval)
+                down = True
+                break
+            if down:
+                log.warning("outbox worker: database reachable again")
+                down = False
             total += sent
             if sent == 0:
                 break

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 from flask import Flask
 from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from petition.db import new_session
@@ -569,3 +570,76 @@ def test_a_load_under_way_when_the_key_is_forgotten_is_not_kept(clock: Clock, fo
     loader.join(5)
     assert answer == ["before the edit"]  # the thread that read it still shows it
     assert store.peek("key") == "after the edit"  # the older read did not replace it
+
+
+# --- while the database cannot be reached ------------------------------------------------------
+
+
+def _down() -> str:
+    raise OperationalError("SELECT ...", {}, Exception("connection refused"))
+
+
+def test_while_the_database_is_down_the_last_value_is_shown_for_a_while(clock: Clock) -> None:
+    store = display.DisplayCache(1.0, 8, timer=clock, stale_seconds=300)
+    assert store.get("key", lambda: "read at 1000") == "read at 1000"
+    clock.now += 2  # expired
+    assert store.get("key", _down) == "read at 1000"
+    clock.now += 0.5  # kept for one more lifetime: no new try meanwhile
+    assert store.get("key", lambda: pytest.fail("tried again within the lifetime")) == "read at 1000"
+    clock.now += 1
+    assert store.get("key", lambda: "read at 1003.5") == "read at 1003.5"  # back
+    clock.now += 2
+    assert store.get("key", _down) == "read at 1003.5"
+    clock.now += 300  # too old now: the error is the answer
+    with pytest.raises(OperationalError):
+        store.get("key", _down)
+    with pytest.raises(OperationalError):
+        store.get("never read", _down)
+    with pytest.raises(RuntimeError):  # only an unavailable database, not any failure
+        store.get("key", lambda: (_ for _ in ()).throw(RuntimeError("a bug")))
+
+
+def test_an_old_value_stays_no_longer_than_stale_seconds_however_long_the_outage(clock: Clock) -> None:
+    store = display.DisplayCache(1.0, 8, timer=clock, stale_seconds=10)
+    store.get("key", lambda: "read")
+    for _ in range(9):  # shown each time it is asked again, but not kept as if read again
+        clock.now += 1.1
+        assert store.get("key", _down) == "read"
+    clock.now += 1.1
+    with pytest.raises(OperationalError):
+        store.get("key", _down)
+
+
+@pytest.mark.parametrize("forget", ["pop", "clear"])
+def test_a_forgotten_key_has_no_old_value_to_show(clock: Clock, forget: str) -> None:
+    # An edit (clear) or a confirmation (pop) made here: what was shown before must not come
+    # back during an outage (an organiser may have taken something down).
+    store = display.DisplayCache(1.0, 8, timer=clock, stale_seconds=300)
+    store.get("key", lambda: "before the edit")
+    store.pop("key") if forget == "pop" else store.clear()
+    with pytest.raises(OperationalError):
+        store.get("key", _down)
+
+
+def test_what_is_built_from_old_values_is_not_kept_as_new(clock: Clock) -> None:
+    # A count.json body or a page made from an old count is shown, but while the database is
+    # down it must not become the "last value read" that outlives stale_seconds.
+    store = display.DisplayCache(1.0, 8, timer=clock, stale_seconds=10)
+    store.get("count", lambda: 7)
+    store.get("page", lambda: f"count {store.get('count', _down)}")
+    clock.now += 5
+    assert store.get("page", lambda: f"count {store.get('count', _down)}") == "count 7"
+    for _ in range(3):  # the page is rebuilt from the old count (cached, then not)
+        clock.now += 1.1
+        assert store.get("page", lambda: f"count {store.get('count', _down)}") == "count 7"
+    clock.now += 9  # both read over 10 s ago (the page was built since, from the old count)
+    with pytest.raises(OperationalError):
+        store.get("page", lambda: f"count {store.get('count', _down)}")
+
+
+def test_without_stale_seconds_the_error_is_the_answer(clock: Clock) -> None:
+    store = display.DisplayCache(1.0, 8, timer=clock)
+    store.get("key", lambda: "read")
+    clock.now += 2
+    with pytest.raises(OperationalError):
+        store.get("key", _down)

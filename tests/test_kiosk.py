@@ -18,6 +18,7 @@ from html import unescape
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from petition.db import get_session
@@ -31,6 +32,7 @@ from petition.models import (
     Signature,
     SignatureStatus,
 )
+from petition.signing import services as signing_services
 from tests.helpers import csrf_token, login, make_campaign, make_organiser, signer
 
 PASSWORD = "correct horse battery"
@@ -373,6 +375,31 @@ def test_double_submit_signs_once_and_sends_one_email(kiosk, app, outbox):
     [signature] = signatures(app)
     assert signature.emails_sent == 1
     assert len(emails_to(outbox, SIGNER["email"])) == 1
+
+
+def test_when_the_database_cannot_take_the_signature_the_kiosk_keeps_the_details(
+        kiosk, app, outbox, monkeypatch):
+    """The database goes away between showing the form and signing (a restart): the next
+    person sees their details and what happened (503), and sending again signs once."""
+    real = signing_services.sign
+
+    def unreachable(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OperationalError("INSERT ...", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(signing_services, "sign", unreachable)
+    data = {**hidden(kiosk.get("/kiosk").text), **SIGNER}
+    response = kiosk.post("/kiosk", data=data)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    text = unescape(response.text)
+    assert "Your signature could not be saved just now" in text
+    assert f'value="{SIGNER["email"]}"' in text and SIGNER["name"] in text
+    assert hidden(response.text)["form_nonce"] == data["form_nonce"]  # still open
+    assert signatures(app) == []
+    monkeypatch.setattr(signing_services, "sign", real)
+    again = kiosk.post("/kiosk", data={**hidden(response.text), **SIGNER})
+    assert again.status_code == 303
+    assert len(signatures(app)) == 1 and len(emails_to(outbox, SIGNER["email"])) == 1
 
 
 def test_double_tap_before_the_cookie_changes_signs_once(kiosk, app, outbox):

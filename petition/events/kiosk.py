@@ -47,8 +47,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from petition.db import get_session
-from petition.errors import render_error
+from petition.db import UNAVAILABLE, get_session, rollback_if_reachable
+from petition.errors import RETRY_AFTER, render_error
 from petition.events.kiosk_services import (
     KioskMarker,
     KioskTarget,
@@ -65,6 +65,7 @@ from petition.signing.forms import (
     CampaignSignForm,
     PetitionSignForm,
     SignatureForm,
+    note_not_saved,
     note_rate_limited,
 )
 
@@ -258,7 +259,7 @@ def _signer(form: SignatureForm, source: str) -> signing.SignerInput:
 @bp.post("/kiosk")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
 @limiter.limit(_sign_limit, on_breach=_kiosk_sign_breached)
-def kiosk_sign() -> Response | tuple[str, int]:
+def kiosk_sign() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign at the kiosk: once per shown form, then the thank-you screen (303)."""
     marker = _active_marker()
     if marker is None:
@@ -284,17 +285,24 @@ def kiosk_sign() -> Response | tuple[str, int]:
                                         "kept below: please check them and sign again.")]
         return _render_form(target, form, 400)
     signer = _signer(form, target.event.code)
-    outcome = signing.sign(session, chosen, signer, request.remote_addr)
+    try:
+        outcome = signing.sign(session, chosen, signer, request.remote_addr)
+        repeat = not outcome.refused and is_repeat(session, outcome, target.event.code, shown_at)
+        if not (outcome.refused or repeat):
+            session.commit()
+    except UNAVAILABLE:
+        rollback_if_reachable(session)
+        note_not_saved(form)
+        return *_render_form(target, form, 503), RETRY_AFTER
     if outcome.refused:  # closed a moment ago: show why, with the typed details kept
         session.rollback()
         target = load_target(session, marker)
         if target is None:
             return _unavailable()
         return _render_form(target, form, 409)
-    if is_repeat(session, outcome, target.event.code, shown_at):
+    if repeat:
         session.rollback()
     else:
-        session.commit()
         dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
     _close_nonce(nonce)
     return redirect(url_for("events.kiosk_thanks"), 303)

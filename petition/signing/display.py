@@ -17,6 +17,12 @@ cached demand, but the INSERT checks in the database that the demand takes signa
 shows its form. Misses (unknown slugs) are not cached, and the caches hold at most
 DISPLAY_CACHE_SIZE and PAGE_CACHE_SIZE entries, so nobody can fill memory by asking for
 made-up addresses.
+
+While the database cannot be reached (a restart, a failover), what was read from it in the
+last DISPLAY_STALE_SECONDS (default 300) is shown instead: public pages and count polls keep
+answering with the last count they read, and a signature sent meanwhile gets its form back
+with the details kept (503) rather than an error page. An edit made in this process, or a
+confirmation or withdrawal it handled, drops the old values at once, as for the cache itself.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from cachetools import TTLCache
@@ -37,7 +44,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags
 
-from petition.db import get_session, new_session
+from petition.db import UNAVAILABLE, get_session, new_session
 from petition.http import SECURITY_HEADERS, JsonBody, json_body
 from petition.models import Campaign, Demand
 from petition.signing import counts, services
@@ -49,15 +56,31 @@ T = TypeVar("T")
 PAGE_CACHE_SIZE = 512
 
 
+# Set when a value shown in this context came from before the database became unavailable,
+# so that what is built from it (a count.json body, a rendered page) is not kept as new.
+_gave_old = ContextVar("display_gave_old", default=False)
+
+
+class _Old:
+    """A value kept in the cache for one ttl that was read before the database became
+    unavailable (a hit on it marks the context, as the load that gave it did)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 class _Load:
     """One load of a key in progress: the threads that ask meanwhile wait for its value."""
 
-    __slots__ = ("done", "loaded", "stale", "value")
+    __slots__ = ("done", "fresh", "loaded", "stale", "value")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.loaded = False  # set when load() returned (not when it raised)
         self.stale = False  # the key was forgotten while loading: give the value, don't keep it
+        self.fresh = True  # False: the value is from before the database became unavailable
         self.value: Any = None
 
 
@@ -66,17 +89,25 @@ class DisplayCache:
 
     A key is loaded by one thread at a time: when an entry expires on a busy page, the other
     threads of the process that ask for it meanwhile wait for that one load instead of each
-    running the same query (and rendering the same page) at once.
+    running the same query (and rendering the same page) at once. If that load finds the
+    database unavailable, the value last loaded for the key in the past stale_seconds is
+    given (and kept for another ttl) instead of the error.
     """
 
     # How long a thread waits for another's load before loading itself (a stuck query must
     # not hold every thread that asks for the same page).
     WAIT_SECONDS = 5.0
 
-    def __init__(self, ttl: float, maxsize: int, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl: float, maxsize: int, timer: Callable[[], float] = time.monotonic,
+                 stale_seconds: float = 0) -> None:
         self.ttl = ttl
         self._cache: TTLCache[Hashable, Any] | None = (
             TTLCache(maxsize=maxsize, ttl=ttl, timer=timer) if ttl > 0 else None
+        )
+        # The last value loaded from the database for each key, for when it cannot be reached.
+        self._last: TTLCache[Hashable, Any] | None = (
+            TTLCache(maxsize=maxsize, ttl=stale_seconds, timer=timer)
+            if ttl > 0 and stale_seconds > 0 else None
         )
         self._lock = threading.Lock()
         self._loading: dict[Hashable, _Load] = {}
@@ -95,6 +126,9 @@ class DisplayCache:
         with self._lock:
             value = self._cache.get(key)
             if value is not None:
+                if type(value) is _Old:
+                    _gave_old.set(True)
+                    return value.value
                 return value
             running = self._loading.get(key)
             if running is None:
@@ -106,32 +140,64 @@ class DisplayCache:
             if not running.done.wait(self.WAIT_SECONDS):
                 return load()  # the other load is stuck: read on our own (and keep nothing)
             if running.loaded:
+                if not running.fresh:
+                    _gave_old.set(True)
                 return running.value
             return self.get(key, load)  # the other load failed: one of us tries again
+        outer = _gave_old.set(False)
         try:
-            value = load()  # outside the lock: a slow query must not block other keys
+            try:
+                value = load()  # outside the lock: a slow query must not block other keys
+                running.fresh = not _gave_old.get()  # not built from old values
+            except UNAVAILABLE:
+                value = self.last(key)
+                if value is None:
+                    raise
+                running.fresh = False  # shown until the next try, one ttl on
             running.value, running.loaded = value, True
         finally:
+            _gave_old.reset(outer)
             with self._lock:
                 if self._loading.get(key) is running:
                     del self._loading[key]
                 if running.loaded and running.value is not None and not running.stale:
-                    self._cache[key] = running.value
+                    if not running.fresh:
+                        self._cache[key] = _Old(running.value)
+                    else:
+                        self._cache[key] = running.value
+                        if self._last is not None:
+                            self._last[key] = running.value
             running.done.set()
+        if not running.fresh:
+            _gave_old.set(True)
         return value
+
+    def last(self, key: Hashable) -> Any:
+        """The value last loaded for key within stale_seconds, or None: what to show while
+        the database cannot be reached."""
+        if self._last is None:
+            return None
+        with self._lock:
+            return self._last.get(key)
 
     def peek(self, key: Hashable) -> Any:
         """The cached value of key, or None (never loads)."""
         if self._cache is None:
             return None
         with self._lock:
-            return self._cache.get(key)
+            value = self._cache.get(key)
+        if type(value) is _Old:
+            _gave_old.set(True)
+            return value.value
+        return value
 
     def put(self, key: Hashable, value: Any) -> None:
         """Keep value for key (a no-op when the cache is off)."""
         if self._cache is not None:
             with self._lock:
                 self._cache[key] = value
+                if self._last is not None:
+                    self._last[key] = value
 
     def pop(self, key: Hashable) -> None:
         """Forget key, if cached. A load of it under way is not kept either, and whoever asks
@@ -139,6 +205,8 @@ class DisplayCache:
         if self._cache is not None:
             with self._lock:
                 self._cache.pop(key, None)
+                if self._last is not None:
+                    self._last.pop(key, None)
                 running = self._loading.pop(key, None)
                 if running is not None:
                     running.stale = True
@@ -149,6 +217,8 @@ class DisplayCache:
         if self._cache is not None:
             with self._lock:
                 self._cache.clear()
+                if self._last is not None:
+                    self._last.clear()
                 for running in self._loading.values():
                     running.stale = True
                 self._loading.clear()
@@ -164,8 +234,10 @@ class DisplayCache:
 def init_app(app: Flask) -> None:
     """Create the application's display cache; edits made in this process clear it at once."""
     ttl = float(app.config["DISPLAY_CACHE_SECONDS"])
-    app.extensions["petition.display_cache"] = DisplayCache(ttl, int(app.config["DISPLAY_CACHE_SIZE"]))
-    app.extensions["petition.page_cache"] = DisplayCache(ttl, PAGE_CACHE_SIZE)
+    stale = float(app.config["DISPLAY_STALE_SECONDS"])
+    app.extensions["petition.display_cache"] = DisplayCache(
+        ttl, int(app.config["DISPLAY_CACHE_SIZE"]), stale_seconds=stale)
+    app.extensions["petition.page_cache"] = DisplayCache(ttl, PAGE_CACHE_SIZE, stale_seconds=stale)
     factory = app.extensions["petition.sessionmaker"]
 
     @event.listens_for(factory, "after_flush")
@@ -237,8 +309,16 @@ def counts_of(demand_ids: list[int]) -> dict[int, counts.Count]:
     found = {i: store.peek(("count", i)) for i in demand_ids}
     missing = [i for i, value in found.items() if value is None]
     if missing:
-        with _reading() as session:
-            loaded = counts.get_many(session, missing)
+        try:
+            with _reading() as session:
+                loaded = counts.get_many(session, missing)
+        except UNAVAILABLE:
+            last = {i: store.last(("count", i)) for i in missing}
+            if any(value is None for value in last.values()):
+                raise
+            _gave_old.set(True)
+            found.update(last)
+            return found
         for i in missing:
             found[i] = loaded[i]
             store.put(("count", i), loaded[i])

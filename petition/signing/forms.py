@@ -128,6 +128,16 @@ def note_rate_limited(form: FlaskForm) -> None:
         "sign again."))
 
 
+def note_not_saved(form: FlaskForm) -> None:
+    """Say on a sign form (typed details kept) that the database could not take the
+    signature just now (a restart, a failover) and nothing was stored: the answer (503) to a
+    sign POST that found it unavailable. Sending the form again is safe: a signature that did
+    reach the database is found again by its email address."""
+    form.form_errors.append(_(
+        "Your signature could not be saved just now: the site cannot reach its database. "
+        "Your details are kept below: please send the form again in a minute."))
+
+
 def validate_name(_form: FlaskForm, field: Field) -> None:
     """Names: printable text, no markup, no web addresses."""
     value: str = field.data or ""

@@ -16,7 +16,8 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from petition.db import commit_if_begun, get_session
+from petition.db import UNAVAILABLE, commit_if_begun, get_session, rollback_if_reachable
+from petition.errors import RETRY_AFTER
 from petition.extensions import csrf, limiter
 from petition.http import json_response
 from petition.mail import dispatch_after_commit
@@ -27,6 +28,7 @@ from petition.signing.forms import (
     PetitionSignForm,
     SignatureForm,
     clean_source,
+    note_not_saved,
     note_rate_limited,
 )
 
@@ -139,7 +141,7 @@ def _note_closed(form: CampaignSignForm, demand: Demand) -> bool:
 @bp.post("/campaigns/<slug>/sign")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
 @limiter.limit(_sign_limit, on_breach=_campaign_sign_breached)
-def campaign_sign(slug: str) -> Response | tuple[str, int]:
+def campaign_sign(slug: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign the ticked demands of a campaign at once (one email for all)."""
     campaign = _shown_campaign(slug)  # the INSERT checks again that each takes signatures
     form = CampaignSignForm()
@@ -159,7 +161,14 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
         _explain_csrf(form)
         return _render_campaign(campaign, form, 400)
     session = get_session()
-    outcome = services.sign(session, chosen, _signer(form), request.remote_addr)
+    try:
+        outcome = services.sign(session, chosen, _signer(form), request.remote_addr)
+        if not outcome.refused:
+            commit_if_begun(session)
+    except UNAVAILABLE:
+        rollback_if_reachable(session)
+        note_not_saved(form)
+        return *_render_campaign(campaign, form, 503), RETRY_AFTER
     if outcome.refused:  # closed a moment ago: say so from the database's own state
         session.rollback()
         campaign = _load_campaign(slug)
@@ -167,7 +176,6 @@ def campaign_sign(slug: str) -> Response | tuple[str, int]:
             if demand.id in outcome.refused:
                 _note_closed(form, demand)
         return _render_campaign(campaign, form, 409)
-    commit_if_begun(session)
     dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
     return redirect(url_for("signing.campaign_signed", slug=campaign.slug), 303)
 
@@ -232,7 +240,7 @@ def petition(slug: str) -> str:
 @bp.post("/petitions/<slug>/sign")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
 @limiter.limit(_sign_limit, on_breach=_petition_sign_breached)
-def petition_sign(slug: str) -> Response | tuple[str, int]:
+def petition_sign(slug: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign one demand."""
     demand = _shown_demand(slug)  # the INSERT checks again that it takes signatures
     form = PetitionSignForm()
@@ -242,11 +250,17 @@ def petition_sign(slug: str) -> Response | tuple[str, int]:
         _explain_csrf(form)
         return _render_petition(demand, form, 400)
     session = get_session()
-    outcome = services.sign(session, [demand], _signer(form), request.remote_addr)
+    try:
+        outcome = services.sign(session, [demand], _signer(form), request.remote_addr)
+        if not outcome.refused:
+            commit_if_begun(session)
+    except UNAVAILABLE:
+        rollback_if_reachable(session)
+        note_not_saved(form)
+        return *_render_petition(demand, form, 503), RETRY_AFTER
     if outcome.refused:  # closed a moment ago: say so from the database's own state
         session.rollback()
         return _render_petition(_load_demand(slug), form, 409)
-    commit_if_begun(session)
     dispatch_after_commit([outcome.message_id] if outcome.message_id else [])
     return redirect(url_for("signing.petition_signed", slug=demand.slug), 303)
 
