@@ -17,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "",
     # PostgreSQL: a pooled connection idle longer than this is pinged before use (0: always).
     "DB_PING_IDLE_SECONDS": 5,
+    # SQLite: how long a write waits for another one's lock before the request gets a 503.
+    "DB_BUSY_TIMEOUT_SECONDS": 30,
     # Secrets: generated into instance/ on first run unless given.
     "SECRET_KEY": None,
     "DATA_KEY": None,

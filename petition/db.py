@@ -21,15 +21,17 @@ _WRITE = "petition_write"
 _IDLE_SINCE = "petition_idle_since"
 
 
-def make_engine(url: str, ping_idle_seconds: float = 0) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and explicit BEGIN handling.
+def make_engine(url: str, ping_idle_seconds: float = 0, busy_timeout: float = 30) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout (seconds a write waits for another
+    one's lock) and explicit BEGIN handling.
 
     Other databases ping a pooled connection on checkout if it sat idle in the pool longer
     than ping_idle_seconds (0: on every checkout, SQLAlchemy's pool_pre_ping).
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _configure_sqlite(engine)
+        engine = create_engine(
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
+        _configure_sqlite(engine, busy_timeout)
         return engine
     engine = create_engine(
         url, pool_size=10, max_overflow=20, pool_pre_ping=ping_idle_seconds <= 0
@@ -59,7 +61,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             raise exc.InvalidatePoolError(str(err)) from err
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (see _on_begin), as the SQLAlchemy docs recommend.
@@ -68,7 +70,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -83,7 +85,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def init_app(app: Flask) -> None:
     """Create the engine and session factory and close the request's session on teardown."""
-    engine = make_engine(app.config["DATABASE_URL"], float(app.config["DB_PING_IDLE_SECONDS"]))
+    engine = make_engine(app.config["DATABASE_URL"], float(app.config["DB_PING_IDLE_SECONDS"]),
+                         busy_timeout=float(app.config["DB_BUSY_TIMEOUT_SECONDS"]))
     app.extensions["petition.engine"] = engine
     app.extensions["petition.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
 

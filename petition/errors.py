@@ -40,6 +40,12 @@ def render_error(status: int, detail: str | None = None) -> tuple[str, int]:
     return render_template("errors/error.html", status=status, title=title, text=detail or text), status
 
 
+def _route() -> str:
+    """The request's route for the log ("/signatures/confirm/<token>"), not its path: the
+    paths of emailed links carry their token, which would let a log reader use them."""
+    return request.url_rule.rule if request.url_rule is not None else "(no route)"
+
+
 def init_app(app: Flask) -> None:
     """Register handlers for HTTP errors, CSRF failures and unexpected exceptions."""
 
@@ -59,7 +65,7 @@ def init_app(app: Flask) -> None:
 
     def _database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
         # The driver's own message only: the wrapped error's text has the SQL parameters.
-        log.error("database unavailable on %s %s: %s", request.method, request.path,
+        log.error("database unavailable on %s %s: %s", request.method, _route(),
                   getattr(exc, "orig", None) or type(exc).__name__)
         return *render_error(503), RETRY_AFTER
 
@@ -68,5 +74,5 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, _route())
         return render_error(500)

@@ -12,6 +12,7 @@ then sends what was queued.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -26,15 +27,16 @@ from sqlalchemy.exc import OperationalError
 
 from petition import mail
 from petition.db import get_session
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, Outbox
 from tests.helpers import csrf_token, make_campaign, signer
 from tests.tcpproxy import TcpProxy
 from tests.test_validation import Page, _assert_kept, _written
 
-pytestmark = [
-    pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (PETITION_TEST_DATABASE_URL)"),
-    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
-]
+
+def postgresql_only(test: Any) -> Any:
+    """The app reaches PostgreSQL through the forwarder (an SQLite file has no connection)."""
+    test = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)(test)
+    return pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (PETITION_TEST_DATABASE_URL)")(test)
 
 NOT_SAVED = ("Your signature could not be saved just now: the site cannot reach its database. "
              "Your details are kept below: please send the form again in a minute.")
@@ -80,6 +82,7 @@ def _outage(proxy: TcpProxy) -> None:
     time.sleep(TTL * 2)  # what the app read before is no longer fresh
 
 
+@postgresql_only
 def test_pages_and_polls_show_what_they_last_read(world: dict[str, Any], proxy: TcpProxy) -> None:
     client: FlaskClient = world["client"]
     paths = [f"/petitions/{world['demand']}", f"/campaigns/{world['campaign']}",
@@ -97,6 +100,7 @@ def test_pages_and_polls_show_what_they_last_read(world: dict[str, Any], proxy: 
             assert 'name="csrf_token"' in response.text  # the form is there to fill in
 
 
+@postgresql_only
 @pytest.mark.parametrize("form", ["petition", "campaign"])
 def test_a_signature_sent_meanwhile_gets_its_form_back_and_signs_once_it_is_back(
         world: dict[str, Any], proxy: TcpProxy, form: str) -> None:
@@ -125,6 +129,7 @@ def test_a_signature_sent_meanwhile_gets_its_form_back_and_signs_once_it_is_back
     assert _stored(world["direct"]) == (1 if form == "petition" else 2, 1)
 
 
+@postgresql_only
 def test_pages_that_need_the_database_say_it_is_unavailable(
         world: dict[str, Any], proxy: TcpProxy) -> None:
     client: FlaskClient = world["client"]
@@ -138,6 +143,7 @@ def test_pages_that_need_the_database_say_it_is_unavailable(
     assert client.get("/").status_code == 200
 
 
+@postgresql_only
 def test_with_nothing_read_before_the_pages_say_it_is_unavailable(
         make_app: Any, world: dict[str, Any], proxy: TcpProxy, database_url: str) -> None:
     app = make_app(DATABASE_URL=_through(proxy, database_url), DISPLAY_CACHE_SECONDS=TTL,
@@ -153,6 +159,7 @@ def test_with_nothing_read_before_the_pages_say_it_is_unavailable(
         UNAVAILABLE_PAGE)
 
 
+@postgresql_only
 def test_the_outbox_worker_waits_for_the_database_and_then_sends(
         make_app: Any, world: dict[str, Any], proxy: TcpProxy, database_url: str,
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -197,3 +204,52 @@ def test_the_outbox_worker_waits_for_the_database_and_then_sends(
         proxy.cut()
         with app.app_context():
             mail.run_worker(once=True, interval=0.1)
+
+
+@postgresql_only
+def test_the_log_names_the_route_not_the_link_token(
+        make_app: Any, world: dict[str, Any], proxy: TcpProxy, database_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app(DATABASE_URL=_through(proxy, database_url))
+    client = app.test_client()
+    path = f"/petitions/{world['demand']}"
+    assert client.post(f"{path}/sign", data={**signer(), "csrf_token": csrf_token(client, path)}
+                       ).status_code == 303
+    link = Outbox.link(Outbox(Path(app.config["OUTBOX_DIR"])).last(), "confirm")
+    token = link.rsplit("/", 1)[1]
+    proxy.cut()
+    with caplog.at_level(logging.ERROR, logger="petition.errors"):
+        response = client.get(link)
+    assert response.status_code == 503
+    logged = [r.getMessage() for r in caplog.records if r.name == "petition.errors"]
+    assert logged == [logged[0]] and "GET /signatures/confirm/<token>" in logged[0]
+    assert token not in caplog.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_locked_past_the_busy_timeout_gives_the_form_back(
+        make_app: Any, database_url: str) -> None:
+    """Another process holds SQLite's write lock (a long import, say) for longer than the
+    busy timeout: the signature gets its form back like in an outage, and signs after."""
+    app = make_app(DB_BUSY_TIMEOUT_SECONDS=0.2)
+    with app.app_context():
+        slug = make_campaign(get_session(), demands=1).demands[0].slug
+    client = app.test_client()
+    path = f"/petitions/{slug}"
+    fields = signer(name="Zoë Ünal", email="zoe@example.org", country="TR", postcode="34000")
+    data = {**fields, "csrf_token": csrf_token(client, path)}
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        response = client.post(f"{path}/sign", data=data)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 503
+    page = Page(response.text)
+    assert page.form_errors == [NOT_SAVED]
+    _assert_kept(page, fields)
+    assert _stored(app) == (0, 0)
+    assert client.post(f"{path}/sign", data={**data, "csrf_token": page.values["csrf_token"]}
+                       ).status_code == 303
+    assert _stored(app) == (1, 1)

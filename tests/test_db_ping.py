@@ -209,9 +209,9 @@ def test_threshold_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     seen: list[float] = []
     real = db.make_engine
 
-    def _make_engine(url: str, ping_idle_seconds: float = 0) -> Engine:
+    def _make_engine(url: str, ping_idle_seconds: float = 0, **kwargs: float) -> Engine:
         seen.append(ping_idle_seconds)
-        return real(url, ping_idle_seconds)
+        return real(url, ping_idle_seconds, **kwargs)
 
     monkeypatch.setattr(db, "make_engine", _make_engine)
     url = f"sqlite:///{tmp_path / 'unused.sqlite3'}"
