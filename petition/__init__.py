@@ -61,13 +61,14 @@ def create_app(
     markdown.init_app(app)
     errors.init_app(app)
 
-    from petition import cli
+    from petition import cli, health
     from petition.events import bp as events_bp
     from petition.organiser import auth as organiser_auth
     from petition.organiser import bp as organiser_bp
     from petition.signing import bp as signing_bp
 
     app.register_blueprint(signing_bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(organiser_bp)
     app.register_blueprint(events_bp)
     organiser_auth.init_app(app)

@@ -1,0 +1,74 @@
+"""GET /health: whether this app process can serve, for load balancers and uptime monitors.
+
+200 when the database answers and its schema is the one this code was written for (or newer:
+during a rolling upgrade the migrations run first, and hosts still on the previous version
+keep serving). 503 when the database cannot be reached, has no schema, or has an older one
+(`flask --app petition init-db` was not run): a load balancer then sends no traffic to this
+host. The answer names no host, address, version of any software or error text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from alembic.script import ScriptDirectory
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import inspect, text
+
+from petition.cli import MIGRATIONS
+from petition.db import UNAVAILABLE, new_session
+
+bp = Blueprint("health", __name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    """What /health says: the database ("ok", "unreachable") and its schema ("current",
+    "newer", "older", "missing", or "unknown" when the database was not reached)."""
+
+    database: str
+    schema: str
+
+    @property
+    def ok(self) -> bool:
+        return self.database == "ok" and self.schema in ("current", "newer")
+
+
+@cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """This code's newest migration and all the ones it knows (read once per process)."""
+    script = ScriptDirectory(str(MIGRATIONS))
+    head = script.get_current_head()
+    assert head is not None, "migrations/ has no revision"
+    return head, frozenset(r.revision for r in script.walk_revisions())
+
+
+def check() -> Health:
+    """Ask the database for its schema revision, in a short session of its own."""
+    session = new_session()
+    try:
+        connection = session.connection()
+        if not inspect(connection).has_table("alembic_version"):
+            return Health("ok", "missing")
+        revision = session.scalar(text("SELECT version_num FROM alembic_version"))
+    except UNAVAILABLE:
+        return Health("unreachable", "unknown")
+    finally:
+        session.close()
+    head, known = _revisions()
+    if revision == head:
+        return Health("ok", "current")
+    if revision is None:
+        return Health("ok", "missing")
+    return Health("ok", "older" if revision in known else "newer")
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    """The check's result as JSON; never cached, no cookie."""
+    found = check()
+    response = jsonify(status="ok" if found.ok else "unavailable", database=found.database,
+                       schema=found.schema)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200 if found.ok else 503
