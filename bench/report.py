@@ -77,6 +77,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 shown += f" (app CPU per request {small_ms} -> {large_ms} ms)"
             add(f"growth: {label} changes < 10% ({_size(sizes[0])} vs {_size(sizes[1])})", change,
                 None if change is None else abs(change) < 10, shown)
+            work = _get(r, "growth", "db_work") or {}
+            few, many = ((work.get(side) or {}).get(what) for side in ("small", "large"))
+            if few is not None and many is not None:
+                grown = round((many - few) / few * 100, 1) if few else None
+                add(f"growth: {label}'s database work per request changes < 10% "
+                    f"({_size(sizes[0])} vs {_size(sizes[1])})", grown,
+                    None if grown is None else abs(grown) < 10,
+                    f"{few:,} -> {many:,} {work['small']['unit']}")
         ex = _export_numbers(r.get("export") or {})
         rps = ex.get("rows_per_s")
         add(f"export >= 100,000 rows/s ({_size(ex.get('rows'))} rows)", rps,
@@ -260,10 +268,19 @@ def rows_for(r: dict[str, Any]) -> list[list[str]]:
         if not g:
             continue
         n = _size(g["demand_signatures"])
-        rows.append(_row(f"growth: count.json, {n} signatures", g["count"], note=_rounds(g["count"])))
+        work = (growth.get("db_work") or {}).get(label) or {}
+
+        def db_note(what: str, work: dict[str, Any] = work) -> str | None:
+            if what not in work:
+                return None
+            return f"database work per request: {work[what]:,} {work['unit']}"
+
+        rows.append(_row(f"growth: count.json, {n} signatures", g["count"],
+                         note="; ".join(x for x in (db_note("count"), _rounds(g["count"])) if x)))
         rows.append(_row(f"growth: page, {n} signatures", g["page"],
                          note="; ".join(x for x in (
-                             f"{g['database_signatures']:,} rows in signatures", _rounds(g["page"])) if x)))
+                             f"{g['database_signatures']:,} rows in signatures", db_note("page"),
+                             _rounds(g["page"])) if x)))
     ex = r.get("export") or {}
     for run in ex.get("runs") or []:
         rows.append([f"export CSV, {_size(run.get('signatures'))} signatures",
@@ -440,6 +457,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "python bench/cpu.py [--database-url URL] [--only sign] [--profile confirm]  # CPU ms per request in process (workloads: hello page count count_304 sign floor signed confirm sign_campaign)",
         "python bench/instructions.py [--database-url URL --database-url URL2] --only sign  # instructions per request (valgrind; repeatable to 0.01%, for optimising)",
         "python bench/instructions.py --only floor  # the same for the framework floor's sign flow (bench/floor_app.py)",
+        "python bench/dbwork.py --database-url URL --path /petitions/<slug>  # the database's own work for one request (blocks / VM instructions)",
         "```",
         "",
         "This run:",
@@ -458,7 +476,12 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "bulk-loaded (COPY / one executemany transaction; both then `VACUUM ANALYZE` on "
         "PostgreSQL); each side is served by a freshly started gunicorn with the same config; best of "
         f"{s.get('growth_rounds', 1)} runs of {s.get('growth_s')} s on each side, the runs "
-        "alternating between the two servers. Before every measured load the runner waits (at "
+        "alternating between the two servers. \"Database work per request\" on the growth "
+        "rows is counted by the database itself for one request with the display cache off "
+        "(bench/dbwork.py: buffer blocks the executed plans touch on PostgreSQL, virtual machine "
+        "instructions on SQLite): the same on every run, so it shows whether a request's cost "
+        "grows with the signatures where the throughput of a shared machine cannot. "
+        "Before every measured load the runner waits (at "
         "most 20 s) for the machine to be nearly idle (85% idle over one second). count.json "
         "alone and the baseline at 256 connections are the best of "
         f"{s.get('pair_rounds', 1)} runs each, alternating between the app and the baseline "

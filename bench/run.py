@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(ROOT))
 
 import dataset  # noqa: E402
+import dbwork  # noqa: E402
 import loaders  # noqa: E402
 import nginx  # noqa: E402
 import pyspy  # noqa: E402
@@ -388,6 +389,9 @@ class Bench:
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {
             (label, what): [] for label in ("small", "large") for what in paths}
         try:
+            # The database's own work per request on each side (deterministic; bench/dbwork.py).
+            out["db_work"] = {"small": dbwork.per_request(self.url, instance, paths),
+                              "large": dbwork.per_request(url, instance, paths)}
             # Two fresh servers: the main one has served every workload by now, and an older
             # process (bigger heap, more for the GC to walk) would make its side look slower.
             with Server("petition:create_app()", dataset.server_env(self.url, instance),

@@ -101,6 +101,14 @@ def _check(db: dict, kind: str, workloads: set[str], sign_loader: str) -> None:
         assert growth["small"]["demand_signatures"] < growth["large"]["demand_signatures"]
         assert growth["large"]["database_signatures"] > growth["small"]["database_signatures"]
         assert growth["count_change_pct"] is not None and growth["page_change_pct"] is not None
+        # The database's own count of its work per request: no timing, the same every run,
+        # and equal on both sides as long as no query reads the signatures table.
+        work = growth["db_work"]
+        assert work["small"]["unit"] == work["large"]["unit"] == (
+            "VM instructions" if kind == "sqlite" else "buffer blocks")
+        for what in ("count", "page"):
+            assert work["small"][what] > 0
+            assert work["small"][what] == work["large"][what], (what, work)
     assert db["errors_total"] == 0
 
 
@@ -114,6 +122,9 @@ def _check_run(results: dict, kind: str, workloads: set[str] = ALL) -> None:
     _check(results["databases"][kind], kind, workloads, results["loaders"]["sign"])
     names = {t["target"] for t in results["targets"]}
     assert any(name.startswith("sign >= 1,000") for name in names)
+    if "growth" in workloads:
+        assert {"growth: count.json's database work per request changes < 10% (200 vs 1k)",
+                "growth: page's database work per request changes < 10% (200 vs 1k)"} <= names
     assert all(t["met"] in (True, False, None) for t in results["targets"])
 
 
