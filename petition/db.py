@@ -17,6 +17,13 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     exc.OperationalError, exc.InterfaceError, exc.TimeoutError,
 )
 
+
+def unavailable_reason(err: Exception) -> object:
+    """What to log of an UNAVAILABLE error: the driver's own message, never the wrapped
+    error's text, which has the statement's parameters."""
+    return getattr(err, "orig", None) or type(err).__name__
+
+
 _WRITE = "petition_write"
 _IDLE_SINCE = "petition_idle_since"
 

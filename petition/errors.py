@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from petition.db import UNAVAILABLE
+from petition.db import UNAVAILABLE, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,8 @@ def init_app(app: Flask) -> None:
         return render_error(exc.code or 500)
 
     def _database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
-        # The driver's own message only: the wrapped error's text has the SQL parameters.
         log.error("database unavailable on %s %s: %s", request.method, _route(),
-                  getattr(exc, "orig", None) or type(exc).__name__)
+                  unavailable_reason(exc))
         return *render_error(503), RETRY_AFTER
 
     for unavailable in UNAVAILABLE:

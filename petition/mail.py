@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from petition.db import UNAVAILABLE, begin_write, new_session
+from petition.db import UNAVAILABLE, begin_write, new_session, unavailable_reason
 from petition.models import OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ def run_worker(*, once: bool, interval: float, stop: Any = None) -> int:
                     raise
                 if not down:
                     log.warning("outbox worker: database unavailable (%s); trying again every %s s",
-                                getattr(exc, "orig", None) or type(exc).__name__, interval)
+                                unavailable_reason(exc), interval)
                 down = True
                 break
             if down:
