@@ -8,7 +8,8 @@ counted by the database itself:
 
 - PostgreSQL: the buffer pages the statements touch (EXPLAIN (ANALYZE, BUFFERS): shared
   blocks hit + read by the executed plan, planning excluded).
-- SQLite: the virtual machine instructions it runs (a progress handler called on each one).
+- SQLite: the virtual machine instructions it runs, as its progress handler counts them
+  (called at its instruction checkpoints: an approximate count, but the same every run).
 
 If a query read the signatures table (a count(*) over it, a missing index), this number would
 grow with it; kept equal, the cost per request does not depend on how many have signed.
