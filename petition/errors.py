@@ -46,6 +46,18 @@ def _route() -> str:
     return request.url_rule.rule if request.url_rule is not None else "(no route)"
 
 
+def log_database_unavailable(exc: Exception) -> None:
+    """Log a request that found the database unavailable (its route and the reason)."""
+    log.error("database unavailable on %s %s: %s", request.method, _route(),
+              unavailable_reason(exc))
+
+
+def database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+    """The answer to a request that found the database unavailable: 503, try again later."""
+    log_database_unavailable(exc)
+    return *render_error(503), RETRY_AFTER
+
+
 def init_app(app: Flask) -> None:
     """Register handlers for HTTP errors, CSRF failures and unexpected exceptions."""
 
@@ -63,13 +75,8 @@ def init_app(app: Flask) -> None:
             return exc.response
         return render_error(exc.code or 500)
 
-    def _database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
-        log.error("database unavailable on %s %s: %s", request.method, _route(),
-                  unavailable_reason(exc))
-        return *render_error(503), RETRY_AFTER
-
     for unavailable in UNAVAILABLE:
-        app.register_error_handler(unavailable, _database_unavailable)
+        app.register_error_handler(unavailable, database_unavailable)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:

@@ -12,10 +12,12 @@ then sends what was queued.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,9 +29,11 @@ from sqlalchemy.exc import OperationalError
 
 from petition import mail
 from petition.db import get_session
+from petition.models import Campaign, Signature
 from tests.conftest import PG_URL, Outbox
-from tests.helpers import csrf_token, make_campaign, signer
+from tests.helpers import csrf_token, make_campaign, make_organiser, signer
 from tests.tcpproxy import TcpProxy
+from tests.test_kiosk import add_event, hidden, start_kiosk
 from tests.test_validation import Page, _assert_kept, _written
 
 
@@ -41,6 +45,7 @@ def postgresql_only(test: Any) -> Any:
 NOT_SAVED = ("Your signature could not be saved just now: the site cannot reach its database. "
              "Your details are kept below: please send the form again in a minute.")
 UNAVAILABLE_PAGE = "The site cannot reach its database just now."
+KIOSK_OFFLINE = "This kiosk cannot reach the site's database just now."
 TTL = 0.3  # the display cache's lifetime in these tests
 
 
@@ -66,7 +71,8 @@ def world(make_app: Any, database_url: str, proxy: TcpProxy) -> dict[str, Any]:
     with direct.app_context():
         campaign = make_campaign(get_session(), demands=2)
         ids = [d.id for d in campaign.demands]
-        found = {"campaign": campaign.slug, "demand": campaign.demands[0].slug, "ids": ids}
+        found = {"campaign": campaign.slug, "campaign_id": campaign.id,
+                 "demand": campaign.demands[0].slug, "ids": ids}
     app = make_app(DATABASE_URL=_through(proxy, database_url), DISPLAY_CACHE_SECONDS=TTL,
                    DB_PING_IDLE_SECONDS=0.1)
     return {**found, "direct": direct, "app": app, "client": app.test_client()}
@@ -224,6 +230,75 @@ def test_the_log_names_the_route_not_the_link_token(
     logged = [r.getMessage() for r in caplog.records if r.name == "petition.errors"]
     assert logged == [logged[0]] and "GET /signatures/confirm/<token>" in logged[0]
     assert token not in caplog.text
+
+
+def _kiosk(world: dict[str, Any], app: Flask) -> FlaskClient:
+    """A browser of app made a kiosk for an event of the world's campaign (its first demand)."""
+    with world["direct"].app_context():
+        db = get_session()
+        campaign = db.get(Campaign, world["campaign_id"])
+        event_id = add_event(db, campaign, "Stall", "stall-1", world["ids"][0]).id
+        make_organiser(db, campaign=campaign, role="owner")
+        db.commit()
+    client = app.test_client()
+    assert start_kiosk(client, world["campaign"], event_id).status_code == 303
+    return client
+
+
+@postgresql_only
+def test_a_kiosk_keeps_its_form_and_the_typed_details(
+        world: dict[str, Any], proxy: TcpProxy) -> None:
+    """A stall's kiosk during a database restart: the next person still gets the form; their
+    signature comes back with the details kept (503), and signs once the database is back."""
+    kiosk = _kiosk(world, world["app"])
+    assert kiosk.get("/kiosk").status_code == 200
+    _outage(proxy)
+
+    shown = kiosk.get("/kiosk")
+    assert shown.status_code == 200
+    assert "Demand number 1" in shown.text and 'name="form_nonce"' in shown.text
+    fields = signer(name="Zoë Ünal", email="zoe@example.org", country="TR", postcode="34000")
+    data = {**hidden(shown.text), **fields}
+    response = kiosk.post("/kiosk", data=data)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert response.headers["Cache-Control"] == "no-store"
+    page = Page(response.text)
+    assert page.form_errors == [NOT_SAVED]
+    _assert_kept(page, fields)
+    assert _stored(world["direct"]) == (0, 0)
+
+    proxy.restore()
+    again = kiosk.post("/kiosk", data={**hidden(response.text), **fields})
+    assert again.status_code == 303 and again.headers["Location"] == "/kiosk/thanks"
+    assert _stored(world["direct"]) == (1, 1)
+    with world["direct"].app_context():
+        assert get_session().query(Signature.source).scalar() == "stall-1"
+
+
+@postgresql_only
+def test_a_kiosk_with_nothing_read_before_tries_again_by_itself(
+        make_app: Any, world: dict[str, Any], proxy: TcpProxy, database_url: str) -> None:
+    """A process started during the outage has no form to show: the kiosk gets a kiosk
+    screen (no way off the kiosk but the organisers' exit) that reloads itself, and its form
+    once the database is back. Other pages of the same blueprint keep the site's error page."""
+    app = make_app(DATABASE_URL=_through(proxy, database_url), DISPLAY_CACHE_SECONDS=TTL,
+                   DISPLAY_STALE_SECONDS=0)
+    kiosk = _kiosk(world, app)
+    _outage(proxy)
+    for method, path, again in [("get", "/kiosk", "/kiosk"), ("post", "/kiosk", "/kiosk")]:
+        response = getattr(kiosk, method)(path, data={**signer()} if method == "post" else None)
+        assert response.status_code == 503, (method, path)
+        assert response.headers["Retry-After"] == "30"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert KIOSK_OFFLINE in unescape(response.text)
+        assert f'<meta http-equiv="refresh" content="30;url={again}">' in response.text
+        assert sorted(set(re.findall(r'href="(/[^"]*)"', response.text))) == [
+            "/kiosk", "/kiosk/exit", *sorted(re.findall(r'href="(/static/[^"]*)"', response.text))]
+    short = kiosk.get("/e/stall-1")  # the events blueprint, not a kiosk page
+    assert short.status_code == 503 and UNAVAILABLE_PAGE in short.text
+    proxy.restore()
+    assert kiosk.get("/kiosk").status_code == 200
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -495,6 +495,45 @@ def test_deleted_event_makes_the_kiosk_unavailable(kiosk, app, world):
     assert "/kiosk/exit" in response.text
 
 
+@pytest.mark.parametrize("event", ["stall", "rally"])
+def test_with_the_display_cache_on_the_kiosk_signs_and_shows_changes_at_once(
+        make_app, outbox, event):
+    """As deployed, what a kiosk signs for is read like public pages (kept for a second,
+    detached from any session). It still signs, emails and names every demand, and an edit
+    made in the process (the event moved to another demand, a demand closed, the event
+    deleted) shows on its next page at once, not after the cache's lifetime."""
+    app = make_app(DISPLAY_CACHE_SECONDS=600)
+    world = make_world(app)
+    client = app.test_client()
+    event_id = getattr(world, event)
+    assert start_kiosk(client, world.slug, event_id).status_code == 303
+    ticked = {"demands": [str(i) for i in world.demand_ids]} if event == "rally" else {}
+    assert kiosk_post(client, **ticked).status_code == 303
+    [message] = emails_to(outbox, SIGNER["email"])
+    body = message.get_body(("plain",)).get_content()
+    signed = world.demand_titles if event == "rally" else world.demand_titles[:1]
+    assert all(title in body for title in signed) and "Test campaign" in body
+    assert len(signatures(app)) == len(signed)
+
+    with database(app) as db:  # the event now leads to the second demand
+        campaign = db.get(Campaign, world.campaign_id)
+        row = db.get(Event, event_id)
+        events.update_event(db, campaign, row, events.EventInput(
+            name=row.name, date=row.date, code=row.code, demand_id=world.demand_ids[1]),
+            organiser_id=None)
+        db.commit()
+    page = unescape(client.get("/kiosk").text)
+    assert f"<h1>{world.demand_titles[1]}</h1>" in page
+    with database(app) as db:
+        db.get(Campaign, world.campaign_id).demands[1].status = DemandStatus.CLOSED
+        db.commit()
+    assert "no longer accepts signatures" in client.get("/kiosk").text
+    with database(app) as db:
+        db.delete(db.get(Event, event_id))
+        db.commit()
+    assert client.get("/kiosk").status_code == 404
+
+
 # --- leaving kiosk mode ------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from flask import (
     url_for,
 )
 from flask import session as flask_session
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
@@ -48,18 +49,25 @@ from wtforms import EmailField, Field, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
 from petition.db import UNAVAILABLE, get_session, rollback_if_reachable
-from petition.errors import RETRY_AFTER, render_error
+from petition.errors import (
+    RETRY_AFTER,
+    database_unavailable,
+    log_database_unavailable,
+    render_error,
+)
 from petition.events.kiosk_services import (
     KioskMarker,
     KioskTarget,
     is_repeat,
     load_target,
+    load_target_detached,
     text_without_links,
 )
 from petition.events.routes import bp
 from petition.extensions import csrf, limiter
 from petition.mail import dispatch_after_commit
 from petition.models import Demand, Event
+from petition.signing import display
 from petition.signing import services as signing
 from petition.signing.forms import (
     CampaignSignForm,
@@ -72,6 +80,8 @@ from petition.signing.forms import (
 SESSION_KEY = "kiosk"
 OPEN_FORMS_MAX = 5  # forms shown but not yet sent (another tab, a reload) that stay valid
 THANKS_SECONDS = 6  # the thank-you screen returns to an empty form after this long
+# A kiosk that cannot reach the database tries again this often (what Retry-After says).
+OFFLINE_RETRY_SECONDS = int(RETRY_AFTER["Retry-After"])
 KIOSK_ENDPOINTS = frozenset(
     {"events.kiosk_form", "events.kiosk_sign", "events.kiosk_thanks", "events.kiosk_exit"}
 )
@@ -183,6 +193,15 @@ def _not_a_kiosk() -> tuple[str, int]:
                                "it from the events page of a campaign."))
 
 
+def _shown_target(marker: KioskMarker) -> KioskTarget | None:
+    """What the kiosk signs for, as public pages show their demand: at most
+    DISPLAY_CACHE_SECONDS old (the signature's INSERT checks again that each demand takes
+    signatures) and, while the database is unavailable, as last read, so the stall keeps its
+    form and a signature sent meanwhile gets it back with the details kept."""
+    key = ("kiosk", str(get_locale() or ""), marker.event_id, marker.campaign_id)
+    return display.kept(key, lambda session: load_target_detached(session, marker))
+
+
 def _make_form(target: KioskTarget) -> KioskPetitionForm | KioskCampaignForm:
     return KioskPetitionForm() if target.demand is not None else KioskCampaignForm()
 
@@ -196,6 +215,22 @@ def _unavailable() -> tuple[str, int]:
     return render_template("events/kiosk_unavailable.html"), 404
 
 
+def _kiosk_offline(exc: Exception) -> tuple[str, int, dict[str, str]]:
+    """A kiosk page that found the database unavailable with nothing read before to show (a
+    process started during the outage): a kiosk screen that tries again by itself, not the
+    site's error page with its navigation. Other pages of the blueprint get the site's."""
+    if request.endpoint not in KIOSK_ENDPOINTS:
+        return database_unavailable(exc)
+    log_database_unavailable(exc)
+    again = "events.kiosk_form" if request.endpoint == "events.kiosk_sign" else request.endpoint
+    return (render_template("events/kiosk_offline.html", seconds=OFFLINE_RETRY_SECONDS,
+                            again=url_for(again)), 503, RETRY_AFTER)
+
+
+for _unavailable_error in UNAVAILABLE:
+    bp.register_error_handler(_unavailable_error, _kiosk_offline)
+
+
 def _sign_limit() -> str:
     return current_app.config["RATELIMIT_SIGN"]
 
@@ -204,7 +239,7 @@ def _kiosk_sign_breached(_limit: object) -> Response | None:
     """Over the sign limit (a kiosk shares its network with the phones at the stall): the
     form back with the typed details and a message; the default 429 page if not a kiosk."""
     marker = _active_marker()
-    target = load_target(get_session(), marker) if marker is not None else None
+    target = _shown_target(marker) if marker is not None else None
     if target is None:
         return None
     form = _make_form(target)
@@ -222,7 +257,7 @@ def kiosk_form() -> tuple[str, int]:
     marker = _active_marker()
     if marker is None:
         return _not_a_kiosk()
-    target = load_target(get_session(), marker)
+    target = _shown_target(marker)
     if target is None:
         return _unavailable()
     form = _make_form(target)
@@ -264,8 +299,7 @@ def kiosk_sign() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]
     marker = _active_marker()
     if marker is None:
         return _not_a_kiosk()
-    session = get_session()
-    target = load_target(session, marker)
+    target = _shown_target(marker)
     if target is None:
         return _unavailable()
     form = _make_form(target)
@@ -285,6 +319,7 @@ def kiosk_sign() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]
                                         "kept below: please check them and sign again.")]
         return _render_form(target, form, 400)
     signer = _signer(form, target.event.code)
+    session = get_session()
     try:
         outcome = signing.sign(session, chosen, signer, request.remote_addr)
         repeat = not outcome.refused and is_repeat(session, outcome, target.event.code, shown_at)

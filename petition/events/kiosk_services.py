@@ -64,6 +64,16 @@ def load_target(session: Session, marker: KioskMarker) -> KioskTarget | None:
     return KioskTarget(event, campaign, None, open_demands, closed)
 
 
+def load_target_detached(session: Session, marker: KioskMarker) -> KioskTarget | None:
+    """load_target() with everything the kiosk's page and its signing read loaded (each
+    demand's campaign too), so it can be used after its session is closed."""
+    target = load_target(session, marker)
+    if target is not None:
+        for demand in (*target.demands, *([target.demand] if target.demand else [])):
+            _ = demand.campaign  # from the identity map: no query
+    return target
+
+
 _TEXT_TAGS = {"p", "br", "strong", "em", "ul", "ol", "li", "blockquote", "h2", "h3", "h4",
               "code", "pre", "hr"}
 

@@ -46,7 +46,7 @@ from werkzeug.http import parse_etags
 
 from petition.db import UNAVAILABLE, get_session, new_session
 from petition.http import SECURITY_HEADERS, JsonBody, json_body
-from petition.models import Campaign, Demand
+from petition.models import Campaign, Demand, Event
 from petition.signing import counts, services
 
 T = TypeVar("T")
@@ -243,14 +243,15 @@ def init_app(app: Flask) -> None:
     @event.listens_for(factory, "after_flush")
     def _note_edits(session: Session, _context: Any) -> None:
         # new/dirty/deleted still show what this flush wrote.
-        if any(isinstance(o, Campaign | Demand)
+        if any(isinstance(o, Campaign | Demand | Event)
                for o in (*session.new, *session.dirty, *session.deleted)):
             session.info["display_stale"] = True
 
     @event.listens_for(factory, "after_commit")
     def _forget_edits(session: Session) -> None:
-        # An organiser who edits or closes a demand sees the public page change at once
-        # (other processes within DISPLAY_CACHE_SECONDS).
+        # An organiser who edits or closes a demand, or changes an event (a kiosk shows what
+        # its event leads to), sees the public page change at once (other processes within
+        # DISPLAY_CACHE_SECONDS).
         if session.info.pop("display_stale", False):
             app.extensions["petition.display_cache"].clear()
             app.extensions["petition.page_cache"].clear()
@@ -277,6 +278,18 @@ def _reading() -> Iterator[Session]:
         yield session
     finally:
         session.close()  # loaded objects stay loaded, detached and read-only
+
+
+def kept(key: Hashable, load: Callable[[Session], T | None]) -> T | None:
+    """What load(session) gives for key, kept like the public demands: read in a session of
+    its own (so load() must load everything its value's users read), at most
+    DISPLAY_CACHE_SECONDS old, and the last value while the database is unavailable."""
+
+    def run() -> T | None:
+        with _reading() as session:
+            return load(session)
+
+    return cache().get(key, run)
 
 
 def public_demand(slug: str) -> Demand | None:
