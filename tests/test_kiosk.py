@@ -556,6 +556,26 @@ def test_exit_needs_the_right_password(kiosk):
     assert kiosk.get("/organiser/").status_code == 302
 
 
+def test_leaving_while_the_database_is_unavailable_keeps_the_kiosk_screen(kiosk, monkeypatch):
+    """The exit login cannot be checked: the kiosk's own "one moment" screen, which comes
+    back to the exit form by itself (never the site's error page, with its navigation)."""
+    from petition.organiser import kiosk_mode  # noqa: PLC0415 - imported by the view there too
+
+    def unreachable(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OperationalError("SELECT ...", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(kiosk_mode, "end_kiosk", unreachable)
+    response = _exit(kiosk, "org@example.org", PASSWORD)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "This kiosk cannot reach the site's database just now." in unescape(response.text)
+    assert '<meta http-equiv="refresh" content="30;url=/kiosk/exit">' in response.text
+    assert 'href="/"' not in response.text and 'href="/organiser/"' not in response.text
+    monkeypatch.undo()
+    assert _exit(kiosk, "org@example.org", PASSWORD).status_code == 303
+
+
 def test_exit_refuses_a_viewer_and_strangers(kiosk, app, world):
     with database(app) as db:
         make_organiser(db, email="viewer@example.org",
