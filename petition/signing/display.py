@@ -281,8 +281,8 @@ def _reading() -> Iterator[Session]:
 
 
 def kept(key: Hashable, load: Callable[[Session], T | None]) -> T | None:
-    """What load(session) gives for key, kept like the public demands: read in a session of
-    its own (so load() must load everything its value's users read), at most
+    """What load(session) gives for key, from the display cache: read in a session of its
+    own (so load() must load everything its value's users read), at most
     DISPLAY_CACHE_SECONDS old, and the last value while the database is unavailable."""
 
     def run() -> T | None:
@@ -294,25 +294,19 @@ def kept(key: Hashable, load: Callable[[Session], T | None]) -> T | None:
 
 def public_demand(slug: str) -> Demand | None:
     """A published demand (with its campaign) to show, or None; never for writing."""
-
-    def load() -> Demand | None:
-        with _reading() as session:
-            return services.get_public_demand(session, slug)
-
-    return cache().get(("demand", slug), load)
+    return kept(("demand", slug), lambda session: services.get_public_demand(session, slug))
 
 
 def public_campaign(slug: str) -> Campaign | None:
     """A published campaign with all its demands loaded, to show, or None; never for writing."""
 
-    def load() -> Campaign | None:
-        with _reading() as session:
-            campaign = services.get_public_campaign(session, slug)
-            for demand in campaign.demands if campaign else ():
-                _ = demand.campaign  # load it now (identity map): read after the session closes
-            return campaign
+    def load(session: Session) -> Campaign | None:
+        campaign = services.get_public_campaign(session, slug)
+        for demand in campaign.demands if campaign else ():
+            _ = demand.campaign  # load it now (identity map): read after the session closes
+        return campaign
 
-    return cache().get(("campaign", slug), load)
+    return kept(("campaign", slug), load)
 
 
 def counts_of(demand_ids: list[int]) -> dict[int, counts.Count]:
@@ -340,12 +334,7 @@ def counts_of(demand_ids: list[int]) -> dict[int, counts.Count]:
 
 def count(demand_id: int) -> counts.Count:
     """The demand's count to show (at most DISPLAY_CACHE_SECONDS old)."""
-
-    def load() -> counts.Count:
-        with _reading() as session:
-            return counts.get(session, demand_id)
-
-    found = cache().get(("count", demand_id), load)
+    found = kept(("count", demand_id), lambda session: counts.get(session, demand_id))
     assert found is not None  # every demand has a count, 0 if none was stored
     return found
 
@@ -420,19 +409,18 @@ def count_json(slug: str) -> JsonBody | None:
 def campaign_counts_json(slug: str) -> JsonBody | None:
     """The counts.json document of a published campaign (all its published demands), or None."""
 
-    def load() -> JsonBody | None:
-        with _reading() as session:
-            campaign = services.get_public_campaign(session, slug)
-            if campaign is None:
-                return None
-            demands = services.public_demands(campaign)
-            current = counts.get_many(session, [d.id for d in demands])
-            return json_body({
-                "slug": campaign.slug,
-                "demands": [count_payload(d, current[d.id]) for d in demands],
-            })
+    def load(session: Session) -> JsonBody | None:
+        campaign = services.get_public_campaign(session, slug)
+        if campaign is None:
+            return None
+        demands = services.public_demands(campaign)
+        current = counts.get_many(session, [d.id for d in demands])
+        return json_body({
+            "slug": campaign.slug,
+            "demands": [count_payload(d, current[d.id]) for d in demands],
+        })
 
-    return cache().get(("counts.json", slug), load)
+    return kept(("counts.json", slug), load)
 
 
 POLL_MAX_AGE = 2  # seconds browsers and proxies may reuse a count poll's answer
