@@ -87,3 +87,25 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+
+# gunicorn's exit status for a worker that cannot start: the arbiter stops with "Worker
+# failed to boot." instead of replacing it.
+_WORKER_BOOT_ERROR = 3
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201
+    """Connect once when a worker starts. A process whose data key is not the one the
+    database's signer data was made with (petition.keys) stops here, and gunicorn with it,
+    instead of serving 503s; a database that is away is checked when it first answers."""
+    engine = getattr(worker.wsgi, "extensions", {}).get("petition.engine")
+    if engine is None:  # the benchmark's bare apps
+        return
+    from petition.db import UNAVAILABLE, KeyMismatch
+
+    try:
+        engine.connect().close()
+    except KeyMismatch as exc:
+        worker.log.error("%s", exc)
+        raise SystemExit(_WORKER_BOOT_ERROR) from exc
+    except UNAVAILABLE:
+        pass

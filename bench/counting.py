@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, text, update  # noqa: E402
+from sqlalchemy import create_engine, insert, text, update  # noqa: E402
 
+from bench.dataset import DATA_KEY  # noqa: E402
 from petition import create_app  # noqa: E402
 from petition.cli import upgrade_database  # noqa: E402
 from petition.db import begin_write, new_session  # noqa: E402
@@ -93,14 +94,16 @@ def main() -> None:
     for shards in (1, 16):
         for layout in ("hot", "spread"):
             tmp = tempfile.mkdtemp()
+            if args.database_url.startswith("postgresql"):
+                # Emptied before the app connects: the app refuses a database holding data
+                # made with another data key (petition.keys).
+                plain = create_engine(args.database_url)
+                with plain.begin() as conn:
+                    conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+                plain.dispose()
             app = create_app({"DATABASE_URL": args.database_url, "COUNT_SHARDS": shards,
-                              "SECRET_KEY": "bench", "DATA_KEY": "8bKxM4nJZQ3s1r6x0rV2yqGQk8K1Zc8mB3mXo7Y4h2E="},
-                             instance_path=tmp)
+                              "SECRET_KEY": "bench", "DATA_KEY": DATA_KEY}, instance_path=tmp)
             with app.app_context():
-                engine = app.extensions["petition.engine"]
-                if engine.dialect.name == "postgresql":
-                    with engine.begin() as conn:
-                        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
                 upgrade_database()
                 demands = 1 if layout == "hot" else 64
                 ids = prepare(app, demands, args.confirms // demands)
@@ -111,7 +114,7 @@ def main() -> None:
                             session.scalars(text("SELECT id FROM demands")).all())
                 session.close()
                 assert total == len(work), (total, len(work))
-            engine.dispose()
+            app.extensions["petition.engine"].dispose()
             results.append({"shards": shards, "layout": layout, "confirms_per_s": round(rate, 1)})
             print(f"shards={shards:2d} {layout:6s} {rate:8.1f} confirms/s", flush=True)
     for shards in (1, 16):

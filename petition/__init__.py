@@ -9,7 +9,7 @@ from flask import Flask
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from petition import config, db, errors, markdown
+from petition import config, db, errors, keys, markdown
 from petition.crypto import DataCipher
 from petition.extensions import (
     babel,
@@ -52,6 +52,7 @@ def create_app(
                               {"socket_connect_timeout": timeout, "socket_timeout": timeout})
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     db.init_app(app)
+    keys.install(app.extensions["petition.engine"], app.extensions["petition.cipher"])
     display.init_app(app)
     babel.init_app(app, locale_selector=configured_locale)
     install_template_gettext(app)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from alembic import command
@@ -13,8 +16,10 @@ from alembic.config import Config
 from flask import Flask, current_app
 from sqlalchemy import inspect, select
 
-from petition.db import get_session
+from petition.db import KeyMismatch, get_session
 from petition.models import Demand
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -28,9 +33,27 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade_database() -> None:
-    """Apply all migrations (idempotent)."""
+def upgrade_database() -> str:
+    """Apply all migrations (idempotent), then record the data key's fingerprint (see
+    petition.keys; raises KeyMismatch if stored data was made with another key). Returns
+    what happened to the fingerprint: "unchanged", "recorded" or "replaced"."""
+    from petition import keys
+
     command.upgrade(alembic_config(), "head")
+    return keys.record(get_session(), current_app.extensions["petition.cipher"])
+
+
+def refuses_wrong_key(func: F) -> F:
+    """A command run with the wrong data key ends with the reason, not a traceback (exit 1)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KeyMismatch as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 def database_is_empty() -> bool:
@@ -47,12 +70,17 @@ def init_app(app: Flask) -> None:
     """Register the commands."""
 
     @app.cli.command("init-db")
+    @refuses_wrong_key
     def init_db() -> None:
         """Create or upgrade the database schema (Alembic migrations)."""
-        upgrade_database()
+        fingerprint = upgrade_database()
+        if fingerprint == "replaced":
+            click.echo("The data key changed; nothing stored depended on the old one. "
+                       "The new key is recorded.")
         click.echo("Database is up to date.")
 
     @app.cli.command("demo")
+    @refuses_wrong_key
     @click.option("--if-empty", is_flag=True, help="Only if the database has no campaign yet.")
     @click.option("--signatures", default=400, show_default=True, help="Generated signatures.")
     def demo(if_empty: bool, signatures: int) -> None:
@@ -82,6 +110,7 @@ def init_app(app: Flask) -> None:
         click.echo(login.read_text(), nl=False)
 
     @app.cli.command("create-organiser")
+    @refuses_wrong_key
     @click.argument("email")
     @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
     def create_organiser_command(email: str, password_stdin: bool) -> None:
@@ -101,6 +130,7 @@ def init_app(app: Flask) -> None:
         click.echo(f"Organiser {organiser.email} created.")
 
     @app.cli.command("recount")
+    @refuses_wrong_key
     @click.option("--check", is_flag=True, help="Only report drift, do not repair it.")
     def recount(check: bool) -> None:
         """Compare every demand's stored count with a recount of confirmed signatures."""
@@ -124,6 +154,7 @@ def init_app(app: Flask) -> None:
             raise SystemExit(1)
 
     @app.cli.command("outbox-worker")
+    @refuses_wrong_key
     @click.option("--once", is_flag=True, help="Deliver what is due, then exit.")
     @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
     def outbox_worker(once: bool, interval: float) -> None:
@@ -141,6 +172,7 @@ def init_app(app: Flask) -> None:
         click.echo(f"Outbox worker stopped; {sent} messages sent.")
 
     @app.cli.command("anonymise")
+    @refuses_wrong_key
     @click.option("--closed-before", "closed_before", required=True, metavar="YYYY-MM-DD",
                   help="Anonymise signatures of demands whose closing date is before this day.")
     @click.option("--dry-run", is_flag=True, help="Only print what would be anonymised.")

@@ -26,7 +26,14 @@ class DataCipher:
         self._email_key = _derive(raw, b"petition email dedup hmac v1")
         self._ip_key = _derive(raw, b"petition ip hmac v1")
         self._domain_key = _derive(raw, b"petition email domain hmac v1")
+        self._fingerprint = _derive(raw, b"petition data key fingerprint v1").hex()
         self._dotless = {d.lower() for d in (dotless_domains or ["gmail.com", "googlemail.com"])}
+
+    @property
+    def fingerprint(self) -> str:
+        """A value derived from the key that tells keys apart without revealing them (hex);
+        the database keeps it to refuse a process started with another key (petition.keys)."""
+        return self._fingerprint
 
     def encrypt(self, value: str | None, field: str) -> bytes | None:
         """Encrypt a text value; the field name is bound as associated data."""

@@ -10,17 +10,27 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+
+class KeyMismatch(Exception):
+    """This process's data key is not the one the database's signer data was made with
+    (petition.keys): the process must not use the database until it is started with it."""
+
+
 # The database cannot be reached or cannot take the request just now: a restart, a failover,
 # a dropped connection, a full pool, SQLite's write lock held past the busy timeout. Worth
-# trying again in a moment; the answer is a 503, and what can be shown from memory is.
+# trying again in a moment; the answer is a 503, and what can be shown from memory is. A
+# process started with the wrong data key gets the same answer (and logs why) until the
+# operator restarts it with the right one.
 UNAVAILABLE: tuple[type[Exception], ...] = (
-    exc.OperationalError, exc.InterfaceError, exc.TimeoutError,
+    exc.OperationalError, exc.InterfaceError, exc.TimeoutError, KeyMismatch,
 )
 
 
 def unavailable_reason(err: Exception) -> object:
     """What to log of an UNAVAILABLE error: the driver's own message, never the wrapped
     error's text, which has the statement's parameters."""
+    if isinstance(err, KeyMismatch):
+        return str(err)
     return getattr(err, "orig", None) or type(err).__name__
 
 

@@ -3,7 +3,8 @@
 200 when the database answers and its schema is the one this code was written for (or newer:
 during a rolling upgrade the migrations run first, and hosts still on the previous version
 keep serving). 503 when the database cannot be reached, has no schema, or has an older one
-(`flask --app petition init-db` was not run): a load balancer then sends no traffic to this
+(`flask --app petition init-db` was not run), or when this process's data key is not the
+one the database recorded (petition.keys): a load balancer then sends no traffic to this
 host. The answer names no host, address, version of any software or error text.
 """
 
@@ -13,26 +14,31 @@ from dataclasses import dataclass
 from functools import cache
 
 from alembic.script import ScriptDirectory
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import inspect, text
 
+from petition import keys
 from petition.cli import MIGRATIONS
-from petition.db import UNAVAILABLE, new_session
+from petition.db import UNAVAILABLE, KeyMismatch, new_session
 
 bp = Blueprint("health", __name__)
 
 
 @dataclass(frozen=True)
 class Health:
-    """What /health says: the database ("ok", "unreachable") and its schema ("current",
-    "newer", "older", "missing", or "unknown" when the database was not reached)."""
+    """What /health says: the database ("ok", "unreachable"), its schema ("current",
+    "newer", "older", "missing", or "unknown" when the database was not reached or not
+    read) and the data key ("ok", "mismatch", or "unknown" when none is recorded yet or the
+    database was not read)."""
 
     database: str
     schema: str
+    data_key: str = "unknown"
 
     @property
     def ok(self) -> bool:
-        return self.database == "ok" and self.schema in ("current", "newer")
+        return (self.database == "ok" and self.schema in ("current", "newer")
+                and self.data_key != "mismatch")
 
 
 @cache
@@ -45,23 +51,31 @@ def _revisions() -> tuple[str, frozenset[str]]:
 
 
 def check() -> Health:
-    """Ask the database for its schema revision, in a short session of its own."""
+    """Ask the database for its schema revision and the data key's fingerprint, in a short
+    session of its own."""
     session = new_session()
     try:
         connection = session.connection()
-        if not inspect(connection).has_table("alembic_version"):
+        tables = inspect(connection)
+        if not tables.has_table("alembic_version"):
             return Health("ok", "missing")
         revision = session.scalar(text("SELECT version_num FROM alembic_version"))
+        key = None
+        if tables.has_table("key_fingerprints"):
+            key = keys.matches(session, current_app.extensions["petition.cipher"])
+    except KeyMismatch:  # the process's first connection found stored data made with another key
+        return Health("ok", "unknown", "mismatch")
     except UNAVAILABLE:
         return Health("unreachable", "unknown")
     finally:
         session.close()
+    data_key = "unknown" if key is None else "ok" if key else "mismatch"
     head, known = _revisions()
     if revision == head:
-        return Health("ok", "current")
+        return Health("ok", "current", data_key)
     if revision is None:
-        return Health("ok", "missing")
-    return Health("ok", "older" if revision in known else "newer")
+        return Health("ok", "missing", data_key)
+    return Health("ok", "older" if revision in known else "newer", data_key)
 
 
 @bp.get("/health")
@@ -69,6 +83,6 @@ def health() -> tuple[Response, int]:
     """The check's result as JSON; never cached, no cookie."""
     found = check()
     response = jsonify(status="ok" if found.ok else "unavailable", database=found.database,
-                       schema=found.schema)
+                       schema=found.schema, data_key=found.data_key)
     response.headers["Cache-Control"] = "no-store"
     return response, 200 if found.ok else 503

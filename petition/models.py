@@ -304,3 +304,13 @@ class Event(Base):
 
     campaign: Mapped[Campaign] = relationship()
     demand: Mapped[Demand | None] = relationship()
+
+
+class KeyFingerprint(Base):
+    """The fingerprint of a key the stored data depends on (name "data_key"): see petition.keys."""
+
+    __tablename__ = "key_fingerprints"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from petition import create_app
+from petition.crypto import DataCipher
 
 PG_URL = os.environ.get("PETITION_TEST_DATABASE_URL", "")
 DATA_KEY = "8bKxM4nJZQ3s1r6x0rV2yqGQk8K1Zc8mB3mXo7Y4h2E="
@@ -90,6 +91,10 @@ def _truncate_pg(url: str) -> None:
                  "AND tablename <> 'alembic_version'")
         ).scalars().all()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # As `init-db` left it (the SQLite template has the same): the tests' key recorded.
+        conn.execute(text("INSERT INTO key_fingerprints (name, fingerprint, recorded_at) "
+                          "VALUES ('data_key', :fp, now())"),
+                     {"fp": DataCipher(DATA_KEY).fingerprint})
     engine.dispose()
 
 

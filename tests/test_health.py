@@ -49,36 +49,39 @@ def _ask(app: Flask) -> tuple[int, dict[str, Any], Any]:
 
 def test_a_migrated_database_is_healthy(app: Flask) -> None:
     status, body, headers = _ask(app)
-    assert (status, body) == (200, {"status": "ok", "database": "ok", "schema": "current"})
+    assert (status, body) == (200, {"status": "ok", "database": "ok", "schema": "current",
+                                    "data_key": "ok"})
     assert headers["Cache-Control"] == "no-store"
     assert "Set-Cookie" not in headers
     assert headers["Content-Type"] == "application/json"
 
 
-@pytest.mark.parametrize(("revision", "status", "schema"), [
-    ("0004", 503, "older"),  # new code on a database not yet upgraded: keep traffic away
-    ("9999_from_a_newer_release", 200, "newer"),  # the previous release during an upgrade
-    (None, 503, "missing"),  # never migrated
+@pytest.mark.parametrize(("revision", "status", "schema", "data_key"), [
+    ("0004", 503, "older", "ok"),  # new code on a database not yet upgraded: keep traffic away
+    ("9999_from_a_newer_release", 200, "newer", "ok"),  # the previous release during an upgrade
+    (None, 503, "missing", "unknown"),  # never migrated
 ])
 def test_the_schema_revision_decides(app: Flask, revision: str | None, status: int,
-                                     schema: str) -> None:
+                                     schema: str, data_key: str) -> None:
     head, known = health._revisions()
     assert head != "0004" and "0004" in known
     with revision_set_to(app, revision):
         assert _ask(app)[:2] == (status, {"status": "ok" if status == 200 else "unavailable",
-                                          "database": "ok", "schema": schema})
+                                          "database": "ok", "schema": schema,
+                                          "data_key": data_key})
     assert _ask(app)[0] == 200
 
 
 def test_an_empty_database_file_is_unavailable(make_app: Any, tmp_path: Path) -> None:
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}")
-    assert _ask(app)[:2] == (503, {"status": "unavailable", "database": "ok", "schema": "missing"})
+    assert _ask(app)[:2] == (503, {"status": "unavailable", "database": "ok", "schema": "missing",
+                                   "data_key": "unknown"})
 
 
 def test_a_database_that_cannot_be_opened_is_unreachable(make_app: Any, tmp_path: Path) -> None:
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'no-such-folder' / 'db.sqlite3'}")
     assert _ask(app)[:2] == (503, {"status": "unavailable", "database": "unreachable",
-                                   "schema": "unknown"})
+                                   "schema": "unknown", "data_key": "unknown"})
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (PETITION_TEST_DATABASE_URL)")
@@ -91,7 +94,7 @@ def test_postgresql_going_away_and_coming_back(make_app: Any, database_url: str)
         assert _ask(app)[0] == 200
         proxy.cut()
         assert _ask(app)[:2] == (503, {"status": "unavailable", "database": "unreachable",
-                                       "schema": "unknown"})
+                                       "schema": "unknown", "data_key": "unknown"})
         proxy.restore()
         assert _ask(app)[0] == 200
     finally:
