@@ -129,6 +129,25 @@ def init_app(app: Flask) -> None:
         session.commit()
         click.echo(f"Organiser {organiser.email} created.")
 
+    @app.cli.command("backup")
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    def backup_command(file: Path) -> None:
+        """Copy the database to FILE while the app runs (SQLite's online backup, or pg_dump's
+        custom format for pg_restore). The data key is not in it: keep the key apart."""
+        from petition.backup import BackupError, backup
+
+        try:
+            made = backup(current_app.extensions["petition.engine"], file,
+                          float(current_app.config["DB_BUSY_TIMEOUT_SECONDS"]))
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        what = f"{made.signatures} signatures, " if made.signatures is not None else ""
+        size = f"{made.bytes / 1e6:.1f} MB" if made.bytes >= 1e6 else f"{made.bytes / 1e3:.0f} kB"
+        click.echo(f"Backed up to {made.path} ({what}{size}, readable by this user only).")
+        click.echo("It holds the signer data encrypted, not the key: keep PETITION_DATA_KEY "
+                   "(or instance/data.key) safe apart from it. Without the key the backup "
+                   "cannot be read.")
+
     @app.cli.command("recount")
     @refuses_wrong_key
     @click.option("--check", is_flag=True, help="Only report drift, do not repair it.")
