@@ -3,8 +3,10 @@
 Runs confirm-like transactions (UPDATE a signature to confirmed + add to a counter shard)
 from many threads against PostgreSQL (or SQLite) and prints throughput per configuration,
 all in one run so the ratios are comparable. Writes JSON to bench/results/counting.json.
+It empties the database it is given (DROP SCHEMA public): use the benchmarks' own, never the
+tests' or a real one.
 
-    .venv/bin/python bench/counting.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/counting.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 """
 
 from __future__ import annotations
