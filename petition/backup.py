@@ -37,12 +37,15 @@ class Backup:
 def backup(engine: Engine, dest: Path, busy_timeout: float = 30) -> Backup:
     """Copy the engine's database to dest (replaced atomically when complete); on SQLite,
     wait at most busy_timeout seconds for a lock."""
-    if dest.is_dir():
-        raise BackupError(f"{dest} is a directory: give the backup's file name")
-    if not dest.parent.is_dir():
-        raise BackupError(f"{dest.parent} does not exist")
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if dest.is_dir():
+            raise BackupError(f"{dest} is a directory: give the backup's file name")
+        if not dest.parent.is_dir():
+            raise BackupError(f"{dest.parent} does not exist")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise BackupError(f"cannot write in {dest.parent}: {exc.strerror}") from exc
     try:
         if engine.dialect.name == "sqlite":
             os.close(fd)
@@ -54,6 +57,8 @@ def backup(engine: Engine, dest: Path, busy_timeout: float = 30) -> Backup:
         else:
             raise BackupError(f"no backup for {engine.dialect.name} databases")
         os.replace(tmp, dest)
+    except OSError as exc:
+        raise BackupError(f"cannot write {dest}: {exc.strerror}") from exc
     finally:
         if fd >= 0:
             os.close(fd)

@@ -140,6 +140,9 @@ def test_a_backup_replaces_the_previous_one_only_when_complete(app: Flask,
     result = runner.invoke(args=["backup", str(tmp_path)])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "is a directory" in result.output
+    result = runner.invoke(args=["backup", str(tmp_path / ("x" * 300))])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"cannot write in {tmp_path}: File name too long" in result.output
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
