@@ -76,7 +76,9 @@ def install(engine: Engine, cipher: DataCipher) -> None:
 
 def _raw_scalar(dbapi_conn: Any, sql: str) -> Any:
     """The first column of the first row, or None (also when a table is missing: a database
-    not migrated yet). Ends the driver's transaction either way."""
+    not migrated yet). Ends the driver's transaction either way; a connection that broke
+    meanwhile fails that rollback, and the error goes up (the check runs again on the next
+    connection)."""
     cursor = dbapi_conn.cursor()
     try:
         cursor.execute(sql)
@@ -85,7 +87,7 @@ def _raw_scalar(dbapi_conn: Any, sql: str) -> Any:
         row = None
     finally:
         cursor.close()
-        dbapi_conn.rollback()
+    dbapi_conn.rollback()
     return row[0] if row else None
 
 
