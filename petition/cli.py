@@ -148,6 +148,30 @@ def init_app(app: Flask) -> None:
                    "(or instance/data.key) safe apart from it. Without the key the backup "
                    "cannot be read.")
 
+    @app.cli.command("send-test-email")
+    @click.argument("address")
+    def send_test_email_command(address: str) -> None:
+        """Send one test message to ADDRESS through the mail settings, now (not through the
+        outbox; nothing is stored), and say why if it fails."""
+        from email_validator import EmailNotValidError, validate_email
+
+        from petition.mailcheck import MailCheckFailed, send_test_email
+
+        try:
+            address = validate_email(address.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise click.BadParameter(f"{address!r}: {exc}", param_hint="'ADDRESS'") from exc
+        try:
+            where = send_test_email(address)
+        except MailCheckFailed as exc:
+            raise click.ClickException(f"The test message was not sent: {exc}") from exc
+        if where == "console":
+            click.echo("No PETITION_SMTP_HOST is set: the message was printed above and saved "
+                       f"in {current_app.config['OUTBOX_DIR']}, not sent.")
+        else:
+            click.echo(f"{where} accepted the test message to {address}. Check that it arrived "
+                       "in the inbox, not in spam.")
+
     @app.cli.command("recount")
     @refuses_wrong_key
     @click.option("--check", is_flag=True, help="Only report drift, do not repair it.")

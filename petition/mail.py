@@ -109,7 +109,7 @@ def deliver(message_ids: list[int] | None = None, *, limit: int = 50) -> int:
                 email = _build(message)
                 kind = message.kind
                 session.rollback()  # hold no transaction (or SQLite lock) while talking SMTP
-                _send(email, message_id, kind)
+                send_now(email, message_id, kind)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
                 session.rollback()
                 error = exc
@@ -200,7 +200,7 @@ def _build(message: OutboxMessage) -> EmailMessage:
     email["From"] = current_app.config["MAIL_FROM"]
     email["To"] = recipient
     email["Subject"] = message.subject
-    email["Message-ID"] = make_msgid(domain=_from_domain())
+    email["Message-ID"] = make_msgid(domain=from_domain())
     email["Auto-Submitted"] = "auto-generated"
     text, html = message.body_text, message.body_html
     if message.links:
@@ -213,12 +213,14 @@ def _build(message: OutboxMessage) -> EmailMessage:
     return email
 
 
-def _from_domain() -> str:
+def from_domain() -> str:
+    """The domain of PETITION_MAIL_FROM (for Message-IDs)."""
     address = current_app.config["MAIL_FROM"].rsplit("<", 1)[-1].rstrip(">")
     return address.rpartition("@")[2] or "localhost"
 
 
-def _send(email: EmailMessage, message_id: int, kind: str) -> None:
+def send_now(email: EmailMessage, message_id: int, kind: str) -> None:
+    """Send through the configured SMTP server (or the console transport without one)."""
     config = current_app.config
     if not config["SMTP_HOST"]:
         _send_to_console(email, message_id, kind)
