@@ -77,8 +77,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{server} answered {_reply(exc)}."
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f"{server}'s TLS certificate was not accepted: {exc.verify_message}. "
-                "PETITION_SMTP_HOST must be the name the certificate is for.")
+        return (f"{server}'s TLS certificate was not accepted ({exc.verify_message}). It must "
+                "be issued for the name in PETITION_SMTP_HOST by an authority this host "
+                "trusts.")
     if isinstance(exc, ssl.SSLError):
         return (f"TLS with {server} failed ({exc.reason or exc}). With PETITION_SMTP_SSL=true "
                 "the port must expect TLS from the start (usually 465); with STARTTLS, "

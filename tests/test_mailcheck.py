@@ -4,6 +4,7 @@ accept, refuse and misbehave: each failure gets its own message, naming what to 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from flask import Flask
 
+from bench import nginx as bench_nginx
 from tests.liveserver import free_port
 from tests.test_server import Collector, smtp_server
 
@@ -170,3 +172,17 @@ def test_a_server_that_never_answers(make_app: Any) -> None:
     assert result.exit_code == 1
     assert f"127.0.0.1:{port} did not answer within 0.5 s" in result.output
     assert "needs PETITION_SMTP_SSL=true" in result.output
+
+
+def test_a_certificate_this_host_does_not_trust(make_app: Any, tmp_path: Path) -> None:
+    cert, key = bench_nginx.self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    collector = Collector()
+    with _controller(collector, tls_context=context) as port:
+        result = _run(_smtp(make_app, port, SMTP_STARTTLS=True))
+    assert result.exit_code == 1
+    assert (f"127.0.0.1:{port}'s TLS certificate was not accepted (self-signed certificate). "
+            "It must be issued for the name in PETITION_SMTP_HOST by an authority this host "
+            "trusts.") in result.output
+    assert collector.messages == []
