@@ -53,29 +53,27 @@ def _revisions() -> tuple[str, frozenset[str]]:
 def check() -> Health:
     """Ask the database for its schema revision and the data key's fingerprint, in a short
     session of its own."""
+    head, known = _revisions()
     session = new_session()
     try:
-        connection = session.connection()
-        tables = inspect(connection)
+        tables = inspect(session.connection())
         if not tables.has_table("alembic_version"):
             return Health("ok", "missing")
         revision = session.scalar(text("SELECT version_num FROM alembic_version"))
-        key = None
-        if tables.has_table("key_fingerprints"):
-            key = keys.matches(session, current_app.extensions["petition.cipher"])
+        if revision is None:
+            return Health("ok", "missing")
+        schema = ("current" if revision == head else "older" if revision in known
+                  else "newer")
+        # A schema older than this code's may have no fingerprint table yet.
+        key = (keys.matches(session, current_app.extensions["petition.cipher"])
+               if schema != "older" or tables.has_table("key_fingerprints") else None)
     except KeyMismatch:  # the process's first connection found stored data made with another key
         return Health("ok", "unknown", "mismatch")
     except UNAVAILABLE:
         return Health("unreachable", "unknown")
     finally:
         session.close()
-    data_key = "unknown" if key is None else "ok" if key else "mismatch"
-    head, known = _revisions()
-    if revision == head:
-        return Health("ok", "current", data_key)
-    if revision is None:
-        return Health("ok", "missing", data_key)
-    return Health("ok", "older" if revision in known else "newer", data_key)
+    return Health("ok", schema, "unknown" if key is None else "ok" if key else "mismatch")
 
 
 @bp.get("/health")

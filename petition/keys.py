@@ -25,7 +25,7 @@ import logging
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Engine, event, exc, select
+from sqlalchemy import Engine, event, exc, select, text
 from sqlalchemy.orm import Session
 
 from petition.crypto import DataCipher
@@ -130,13 +130,7 @@ def record(session: Session, cipher: DataCipher) -> str:
 
 
 def _has_keyed_data(session: Session) -> bool:
-    signature = session.scalar(
-        select(Signature.id)
-        .where(Signature.email_key.is_not(None) | Signature.email_enc.is_not(None)).limit(1))
-    if signature is not None:
-        return True
-    return session.scalar(select(OutboxMessage.id)
-                          .where(OutboxMessage.recipient_enc.is_not(None)).limit(1)) is not None
+    return session.scalar(text(_KEYED_DATA_SQL)) is not None
 
 
 def _decrypts_stored_data(session: Session, cipher: DataCipher) -> bool:
