@@ -17,15 +17,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import delete, func, select
 
 from petition.crypto import DataCipher
 from petition.db import get_session
 from petition.models import KeyFingerprint, OutboxMessage, Signature
-from tests.conftest import DATA_KEY, Outbox
+from tests.conftest import DATA_KEY, PG_URL, Outbox
 from tests.helpers import make_campaign, sign_petition, signer
 from tests.liveserver import ROOT, free_port
+from tests.tcpproxy import TcpProxy
+from tests.test_database_outage import _through
 
 OTHER_KEY = base64.urlsafe_b64encode(b"another key, 32 bytes long, see?").decode()
 WRONG_KEY = "is not the key this database's signer data was encrypted with"
@@ -180,3 +183,24 @@ def test_gunicorn_does_not_start_with_another_key(app: Flask, database_url: str,
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 3, done.stderr
     assert WRONG_KEY in done.stderr and "Worker failed to boot." in done.stderr
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (PETITION_TEST_DATABASE_URL)")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_process_started_while_the_database_was_away_is_checked_when_it_answers(
+        app: Flask, make_app: Any, database_url: str, tmp_path: Path) -> None:
+    slug = _signed(app)
+    proxy = TcpProxy("127.0.0.1", int(database_url.rsplit(":", 1)[1].split("/")[0]))
+    proxy.start()
+    try:
+        proxy.cut()
+        wrong = make_app(DATABASE_URL=_through(proxy, database_url), DATA_KEY=OTHER_KEY)
+        client = wrong.test_client()
+        assert client.get("/health").json["database"] == "unreachable"
+        assert client.get(f"/petitions/{slug}").status_code == 503
+        proxy.restore()
+        assert client.get(f"/petitions/{slug}").status_code == 503
+        assert client.get("/health").json["data_key"] == "mismatch"
+        assert _stored(app) == (1, 1)
+    finally:
+        proxy.stop()
