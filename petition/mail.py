@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import sys
@@ -174,10 +175,33 @@ def _record_success(message: OutboxMessage) -> None:
     message.links = None
 
 
+# An email address in an error's text (a server's reply often names the recipient).
+_ADDRESS = re.compile(r"[^\s<>()\[\]{}'\",;:]+@[^\s<>()\[\]{}'\",;:]+")
+
+
+def reply_text(code: int, text: bytes | str) -> str:
+    """An SMTP server's reply as one line: "550 5.1.1 No such user"."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return f"{code} {text}".strip()
+
+
+def failure_text(exc: BaseException) -> str:
+    """What is kept and logged of a failed send: the error's kind and the server's reply,
+    with every email address replaced by [address], so the recipient stays encrypted."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):  # its text is {address: reply}
+        detail = "; ".join(reply_text(code, text) for code, text in exc.recipients.values())
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        detail = reply_text(exc.smtp_code, exc.smtp_error)
+    else:
+        detail = str(exc)
+    return _ADDRESS.sub("[address]", f"{type(exc).__name__}: {detail}")[:500]
+
+
 def _record_failure(message: OutboxMessage, exc: Exception) -> None:
     message.attempts += 1
     message.locked_until = None
-    message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    message.last_error = failure_text(exc)
     if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         message.status = OutboxStatus.FAILED
         message.recipient_enc = None
@@ -188,7 +212,8 @@ def _record_failure(message: OutboxMessage, exc: Exception) -> None:
     else:
         delay = min(30 * 2 ** (message.attempts - 1), 6 * 3600)
         message.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        log.warning("outbox message %s failed (%s); retry in %ss", message.id, exc, delay)
+        log.warning("outbox message %s failed (%s); retry in %ss", message.id,
+                    message.last_error, delay)
 
 
 def _build(message: OutboxMessage) -> EmailMessage:

@@ -64,7 +64,7 @@ def describe(exc: BaseException) -> str:
         return (f"{server} refused the sender PETITION_MAIL_FROM {config['MAIL_FROM']!r}: "
                 f"{_reply(exc)}. Use an address the server may send from.")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        replies = "; ".join(_reply_of(code, text) for code, text in exc.recipients.values())
+        replies = "; ".join(mail.reply_text(code, text) for code, text in exc.recipients.values())
         return f"{server} refused the recipient: {replies}."
     if isinstance(exc, TimeoutError) or (isinstance(exc, smtplib.SMTPServerDisconnected)
                                          and isinstance(exc.__context__, TimeoutError)):
@@ -94,10 +94,4 @@ def describe(exc: BaseException) -> str:
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
-    return _reply_of(exc.smtp_code, exc.smtp_error)
-
-
-def _reply_of(code: int, text: bytes | str) -> str:
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return f"{code} {text}".strip()
+    return mail.reply_text(exc.smtp_code, exc.smtp_error)

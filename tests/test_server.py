@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import http.cookiejar
+import logging
 import random
 import re
 import shutil
@@ -23,6 +24,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import func, select, update
@@ -481,6 +483,46 @@ def test_message_that_keeps_failing_is_given_up(make_app):
         assert smtp.messages == []
     [row] = outbox_rows(app)
     assert (row.status, row.attempts) == (OutboxStatus.FAILED, 3)
+
+
+class _RejectsRecipients(Collector):
+    """Refuses every recipient the way Postfix does: its reply names the address."""
+
+    async def handle_RCPT(self, _server: Any, _session: Any, _envelope: Any, address: str,  # noqa: N802
+                          _options: Any) -> str:
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+
+class _RejectsData(Collector):
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        return f"554 5.7.1 Message to {envelope.rcpt_tos[0]} refused as spam"
+
+
+@pytest.mark.parametrize("handler", [_RejectsRecipients, _RejectsData])
+def test_a_refused_send_keeps_no_address_in_the_outbox_or_the_log(
+        make_app, handler, caplog: pytest.LogCaptureFixture) -> None:
+    """The recipient is stored encrypted; a server's reply naming it must not undo that."""
+    controller = Controller(handler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        app = smtp_app(make_app, controller.port)
+        with session_of(app) as session:
+            demand = make_campaign(session).demands[0]
+        with caplog.at_level(logging.WARNING, logger="petition.mail"):
+            response = sign_petition(app.test_client(), demand, email="hidden.person@example.org")
+        assert response.status_code == 303
+    finally:
+        controller.stop()
+    [row] = outbox_rows(app)
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
+    code = ("SMTPRecipientsRefused: 550 5.1.1 <[address]>: Recipient address rejected"
+            if handler is _RejectsRecipients
+            else "SMTPDataError: 554 5.7.1 Message to [address] refused as spam")
+    assert code in row.last_error, row.last_error
+    assert "hidden" not in row.last_error and "example.org" not in row.last_error
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert code in logged
+    assert "hidden" not in logged and "example.org" not in logged
 
 
 # --- 4. PII at rest ----------------------------------------------------------------------------
