@@ -56,6 +56,16 @@ def refuses_wrong_key(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _minutes(seconds: float) -> str:
+    """A duration for people: "under a minute", "1 minute", "12 minutes", "3 hours"."""
+    if seconds < 60:
+        return "under a minute"
+    if seconds < 2 * 3600:
+        n = int(seconds // 60)
+        return f"{n} minute" + ("s" if n != 1 else "")
+    return f"{int(seconds // 3600)} hours"
+
+
 def database_is_empty() -> bool:
     """True if no campaign exists yet (or the schema is missing)."""
     engine = current_app.extensions["petition.engine"]
@@ -213,6 +223,33 @@ def init_app(app: Flask) -> None:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         click.echo(f"Outbox worker stopped; {sent} messages sent.")
+
+    @app.cli.command("outbox-status")
+    @refuses_wrong_key
+    @click.option("--max-age", "max_age", type=click.IntRange(min=1), metavar="MINUTES",
+                  help="Exit with status 1 if a message has waited longer than this.")
+    def outbox_status(max_age: int | None) -> None:
+        """How many emails wait, retry, were given up or sent; for monitoring (cron)."""
+        from petition.mail import report
+
+        found = report(get_session())
+        click.echo(f"Outbox at {found.now:%Y-%m-%d %H:%M} UTC:")
+        waited = "" if found.oldest_age is None else \
+            f", the oldest queued {_minutes(found.oldest_age.total_seconds())} ago"
+        click.echo(f"  waiting to be sent:          {found.waiting + found.retrying:,}{waited}")
+        if found.retrying:
+            due = (found.next_retry - found.now).total_seconds() if found.next_retry else 0
+            when = f"in {_minutes(due)}" if due > 0 else "due now"
+            click.echo(f"    of which after a failure:  {found.retrying:,} (next try {when}; "
+                       f"last error: {found.last_error})")
+        click.echo(f"  given up in the last 7 days: {found.given_up_week:,}")
+        click.echo(f"  sent in the last 24 hours:   {found.sent_day:,}")
+        age = found.oldest_age
+        if max_age is not None and age is not None and age.total_seconds() > max_age * 60:
+            raise click.ClickException(
+                f"an email has waited {_minutes(age.total_seconds())}, longer than "
+                f"{max_age} minutes: is an outbox worker running, and can it reach the mail "
+                "server? (flask --app petition send-test-email ADDRESS)")
 
     @app.cli.command("anonymise")
     @refuses_wrong_key

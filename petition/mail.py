@@ -9,14 +9,15 @@ import ssl
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from petition.db import UNAVAILABLE, begin_write, new_session, unavailable_reason
@@ -311,3 +312,47 @@ def run_worker(*, once: bool, interval: float, stop: Any = None) -> int:
             return total
         if stop is None:
             threading.Event().wait(interval)
+
+
+@dataclass(frozen=True)
+class OutboxReport:
+    """What `flask outbox-status` shows: the outbox's backlog, for monitoring."""
+
+    now: datetime
+    waiting: int  # pending, never tried (MAIL_DELIVERY=worker, or a send still under way)
+    retrying: int  # pending after at least one failed try
+    oldest_pending: datetime | None  # when the longest-waiting pending message was queued
+    next_retry: datetime | None
+    last_error: str | None  # of the most recently failed pending message (no address in it)
+    given_up_week: int  # given up, queued in the last 7 days
+    sent_day: int  # sent in the last 24 hours
+
+    @property
+    def oldest_age(self) -> timedelta | None:
+        return None if self.oldest_pending is None else self.now - self.oldest_pending
+
+
+def report(session: Session) -> OutboxReport:
+    """Count the outbox by state (a few aggregate queries on indexed columns)."""
+    now = utcnow()
+    pending = OutboxMessage.status == OutboxStatus.PENDING
+    waiting, retrying, oldest = session.execute(
+        select(func.count().filter(OutboxMessage.attempts == 0),
+               func.count().filter(OutboxMessage.attempts > 0),
+               func.min(OutboxMessage.created_at)).where(pending)).one()
+    failing = session.execute(
+        select(OutboxMessage.next_attempt_at, OutboxMessage.last_error)
+        .where(pending, OutboxMessage.attempts > 0)
+        .order_by(OutboxMessage.next_attempt_at).limit(1)).first()
+    given_up = session.scalar(select(func.count()).where(
+        OutboxMessage.status == OutboxStatus.FAILED,
+        OutboxMessage.created_at >= now - timedelta(days=7)))
+    sent = session.scalar(select(func.count()).where(
+        OutboxMessage.status == OutboxStatus.SENT,
+        OutboxMessage.sent_at >= now - timedelta(hours=24)))
+    if oldest is not None and oldest.tzinfo is None:  # an aggregate skips the column's type
+        oldest = oldest.replace(tzinfo=UTC)
+    return OutboxReport(now=now, waiting=waiting, retrying=retrying, oldest_pending=oldest,
+                        next_retry=failing.next_attempt_at if failing else None,
+                        last_error=failing.last_error if failing else None,
+                        given_up_week=given_up or 0, sent_day=sent or 0)
