@@ -10,7 +10,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -350,8 +350,6 @@ def report(session: Session) -> OutboxReport:
     sent = session.scalar(select(func.count()).where(
         OutboxMessage.status == OutboxStatus.SENT,
         OutboxMessage.sent_at >= now - timedelta(hours=24)))
-    if oldest is not None and oldest.tzinfo is None:  # an aggregate skips the column's type
-        oldest = oldest.replace(tzinfo=UTC)
     return OutboxReport(now=now, waiting=waiting, retrying=retrying, oldest_pending=oldest,
                         next_retry=failing.next_attempt_at if failing else None,
                         last_error=failing.last_error if failing else None,

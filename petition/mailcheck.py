@@ -41,7 +41,7 @@ def send_test_email(recipient: str) -> str:
     )
     try:
         mail.send_now(email, 0, "test")
-    except (OSError, smtplib.SMTPException) as exc:
+    except OSError as exc:  # smtplib's errors and ssl's are OSErrors too
         raise MailCheckFailed(describe(exc)) from exc
     if not config["SMTP_HOST"]:
         return "console"
@@ -55,8 +55,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return (f"{server} refused the login of PETITION_SMTP_USER "
                 f"{config['SMTP_USER']!r}: {_reply(exc)}. Check the user and password.")
-    if isinstance(exc, smtplib.SMTPNotSupportedError) or (
-            isinstance(exc, smtplib.SMTPException) and "STARTTLS" in str(exc)):
+    if isinstance(exc, smtplib.SMTPNotSupportedError):  # starttls() on a server without it
         return (f"{server} does not offer STARTTLS. Use its TLS port with "
                 "PETITION_SMTP_SSL=true (usually 465), or, on a network you trust, "
                 "PETITION_SMTP_STARTTLS=false.")
