@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "DB_BUSY_TIMEOUT_SECONDS": 30,
     # Secrets: generated into instance/ on first run unless given.
     "SECRET_KEY": None,
+    # Earlier secret keys, newest first, that still verify what they signed (sessions, CSRF
+    # tokens, confirmation, withdrawal and invitation links) while SECRET_KEY signs anew: a
+    # list, or one string of keys separated by commas or whitespace.
+    "SECRET_KEY_FALLBACKS": [],
     "DATA_KEY": None,
     # Mail: with no SMTP_HOST, messages are printed and written to instance/outbox/.
     "SMTP_HOST": "",
@@ -97,9 +103,35 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["OUTBOX_DIR"] = str(instance / "outbox")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _key_file(instance / "secret.key").decode()
+    app.config["SECRET_KEY_FALLBACKS"] = _key_list(app.config["SECRET_KEY_FALLBACKS"],
+                                                   app.config["SECRET_KEY"])
+    if app.config["SECRET_KEY_FALLBACKS"] and not app.config.get("WTF_CSRF_SECRET_KEY"):
+        # Flask-WTF hands its key to itsdangerous, which signs with the last key of a list
+        # and verifies with any: forms opened before the change still submit.
+        app.config["WTF_CSRF_SECRET_KEY"] = signing_keys(app.config)
     if not app.config["DATA_KEY"]:
         app.config["DATA_KEY"] = _key_file(instance / "data.key").decode()
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
+
+
+def signing_keys(config: Mapping[str, Any]) -> list[str]:
+    """The secret keys for itsdangerous, oldest first: it signs with the last (SECRET_KEY)
+    and accepts a signature made with any of them (SECRET_KEY_FALLBACKS)."""
+    return [*reversed(config["SECRET_KEY_FALLBACKS"]), config["SECRET_KEY"]]
+
+
+def _key_list(value: Any, current: str) -> list[str]:
+    """SECRET_KEY_FALLBACKS as a list of distinct keys, newest first, without the current one
+    (from PETITION_SECRET_KEY_FALLBACKS a JSON list or one string of keys separated by commas
+    or whitespace)."""
+    if isinstance(value, str):
+        value = re.split(r"[\s,]+", value)
+    keys: list[str] = []
+    for key in value or []:
+        key = str(key).strip()
+        if key and key != current and key not in keys:
+            keys.append(key)
+    return keys
 
 
 def _key_file(path: Path) -> bytes:

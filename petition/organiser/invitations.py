@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from petition.config import signing_keys
 from petition.models import AuditEntry, Campaign, Role
 
 INVITE_SALT = "organiser-invite-v1"
@@ -42,7 +43,7 @@ class Invitation:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=INVITE_SALT)
+    return URLSafeTimedSerializer(signing_keys(current_app.config), salt=INVITE_SALT)
 
 
 def make_token(invitation: Invitation) -> str:

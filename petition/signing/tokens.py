@@ -8,6 +8,8 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from petition.config import signing_keys
+
 CONFIRM = "signature-confirm-v1"
 WITHDRAW = "signature-withdraw-v1"
 
@@ -38,9 +40,9 @@ class _IssuedAtSigner(TimestampSigner):
 def _serializer(purpose: str, issued_at: datetime | None = None) -> URLSafeTimedSerializer:
     """The purpose's serializer; with issued_at, one that dates its tokens then."""
     if issued_at is None:
-        return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
+        return URLSafeTimedSerializer(signing_keys(current_app.config), salt=purpose)
     return URLSafeTimedSerializer(
-        current_app.config["SECRET_KEY"], salt=purpose, signer=_IssuedAtSigner,
+        signing_keys(current_app.config), salt=purpose, signer=_IssuedAtSigner,
         signer_kwargs={"issued_at": int(issued_at.timestamp())},
     )
 
