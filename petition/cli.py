@@ -66,6 +66,11 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 3600)} hours"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """"1 signature", "3 signatures"."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def database_is_empty() -> bool:
     """True if no campaign exists yet (or the schema is missing)."""
     engine = current_app.extensions["petition.engine"]
@@ -250,6 +255,76 @@ def init_app(app: Flask) -> None:
                 f"an email has waited {_minutes(age.total_seconds())}, longer than "
                 f"{max_age} minutes: is an outbox worker running, and can it reach the mail "
                 "server? (flask --app petition send-test-email ADDRESS)")
+
+    @app.cli.command("rotate-data-key")
+    @refuses_wrong_key
+    @click.argument("new_key_file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Do not ask whether the app is stopped.")
+    def rotate_data_key(new_key_file: Path, yes: bool) -> None:
+        """Re-encrypt the stored signer data with the key in NEW_KEY_FILE (made there, mode
+        0600, if the file does not exist). Stop every app host and outbox worker first."""
+        from petition.config import key_file
+        from petition.crypto import DataCipher
+        from petition.rekey import RekeyError, other_clients, rekey
+
+        made = not new_key_file.exists()
+        try:
+            new_key = key_file(new_key_file).decode()
+        except (OSError, UnicodeError) as exc:
+            raise click.ClickException(
+                f"{new_key_file}: cannot read or create the new key there ({exc}).") from exc
+        try:
+            new = DataCipher(new_key, current_app.config["DOTLESS_EMAIL_DOMAINS"])
+        except ValueError as exc:
+            raise click.ClickException(
+                f"{new_key_file} does not hold a data key: it must hold 32 random bytes, "
+                "URL-safe base64 encoded, as the file this command makes when given a path "
+                "that does not exist yet.") from exc
+        if made:
+            click.echo(f"A new key was written to {new_key_file} (readable by this user only).")
+        old: DataCipher = current_app.extensions["petition.cipher"]
+        if new.fingerprint == old.fingerprint:
+            raise click.ClickException(
+                f"{new_key_file} holds the key in use; give the path of a new key file (one "
+                "that does not exist yet gets a new key).")
+        current_app.extensions["petition.engine"].dispose()  # this process's idle connections
+        session = get_session()
+        clients = other_clients(session)
+        session.rollback()
+        if clients:
+            raise click.ClickException(
+                "Other clients are connected to the database: stop every app host and outbox "
+                "worker (and close other sessions) first, so none of them goes on writing "
+                "with the old key:\n  " + "\n  ".join(clients))
+        if not yes:
+            click.confirm("Every app host and outbox worker must be stopped, or they would go "
+                          "on writing with the old key. Is everything stopped?", abort=True)
+
+        def progress(done: int) -> None:
+            if done % 50_000 == 0:
+                click.echo(f"  {done} signatures so far")
+
+        try:
+            result = rekey(session, old, new, progress)
+        except RekeyError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(
+            f"The data key is changed: {_count(result.signatures, 'signature')}, "
+            f"{_count(result.outbox_messages, 'queued email')} and "
+            f"{_count(result.audit_entries, 'audit entry', 'audit entries')} rewritten with the "
+            f"new key; {_count(result.ip_hashes_erased, 'IP address hash', 'IP address hashes')} "
+            "erased.")
+        in_use = Path(current_app.instance_path) / "data.key"
+        from_file = in_use.exists() and (in_use.read_bytes().strip().decode()
+                                         == str(current_app.config["DATA_KEY"]).strip())
+        if from_file:
+            step = f"replace {in_use} with {new_key_file} (mv {new_key_file} {in_use})"
+        else:
+            step = f"set PETITION_DATA_KEY to the key in {new_key_file}"
+        click.echo(
+            f"Next: {step} on every app host and outbox worker, then start them; a process "
+            "started with the old key now refuses to run. Backups made before now need the "
+            "old key: keep it with them, or destroy both.")
 
     @app.cli.command("anonymise")
     @refuses_wrong_key

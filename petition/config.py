@@ -102,7 +102,7 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
     if not app.config["OUTBOX_DIR"]:
         app.config["OUTBOX_DIR"] = str(instance / "outbox")
     if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _key_file(instance / "secret.key").decode()
+        app.config["SECRET_KEY"] = key_file(instance / "secret.key").decode()
     app.config["SECRET_KEY_FALLBACKS"] = _key_list(app.config["SECRET_KEY_FALLBACKS"],
                                                    app.config["SECRET_KEY"])
     if app.config["SECRET_KEY_FALLBACKS"] and not app.config.get("WTF_CSRF_SECRET_KEY"):
@@ -110,7 +110,7 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # and verifies with any: forms opened before the change still submit.
         app.config["WTF_CSRF_SECRET_KEY"] = signing_keys(app.config)
     if not app.config["DATA_KEY"]:
-        app.config["DATA_KEY"] = _key_file(instance / "data.key").decode()
+        app.config["DATA_KEY"] = key_file(instance / "data.key").decode()
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
 
 
@@ -134,7 +134,7 @@ def _key_list(value: Any, current: str) -> list[str]:
     return keys
 
 
-def _key_file(path: Path) -> bytes:
+def key_file(path: Path) -> bytes:
     """Return the key stored in path, creating a new random one (mode 0600) if missing."""
     try:
         return path.read_bytes().strip()

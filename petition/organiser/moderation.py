@@ -310,6 +310,8 @@ def describe_filter(detail: dict[str, Any], demands: dict[int, Demand]) -> list[
     out: list[tuple[str, str]] = []
     if filt.get("ip_hash"):
         out.append((_("IP address (hash)"), f"{filt['ip_hash'][:12]}…"))
+    elif filt.get("ip_hash_erased"):
+        out.append((_("IP address (hash)"), _("erased when the data key was changed")))
     if filt.get("email_domain_enc"):
         out.append((_("Email domain"), _audit_domain(filt["email_domain_enc"])))
     if filt.get("source"):

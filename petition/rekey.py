@@ -1,0 +1,198 @@
+"""Changing the data key: everything stored with PETITION_DATA_KEY is rewritten with a new one.
+
+What the data key protects (petition.crypto) is re-made from what it decrypts, in one
+transaction with the fingerprint the database keeps (petition.keys), so the database is
+either wholly on the old key or wholly on the new one:
+
+- signatures: name, email and postcode are decrypted and encrypted again; the email's dedup
+  hash and its domain's hash are computed again from the email, so someone who signed before
+  is still recognised;
+- emails waiting in the outbox: the recipient;
+- the audit log: the email domain of an invalidation filter.
+
+IP address hashes cannot be made again (the address is never stored), and anyone holding
+the old key could tell which address each one is by trying them all: they are erased, as
+anonymising does, and an invalidation filter in the audit log keeps only that it named an
+address. A value the old key does not decrypt stops the change with nothing written.
+
+Every app host and outbox worker must be stopped first: a process started with the old key
+would go on writing with it. On PostgreSQL the change refuses to start while other clients
+are connected to the database; after it, a process started with the old key refuses to run
+(petition.keys).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from petition import keys
+from petition.crypto import DataCipher
+from petition.db import begin_write
+from petition.models import AuditEntry, KeyFingerprint, OutboxMessage, Signature, utcnow
+
+BATCH = 1000
+
+_SIGNATURE_FIELDS = (("name_enc", "signature.name"), ("email_enc", "signature.email"),
+                     ("postcode_enc", "signature.postcode"))
+_AUDIT_DOMAIN = "audit.email_domain"
+
+# Other sessions on this PostgreSQL database (app hosts, outbox workers, psql): who they are,
+# so the refusal can name them.
+_OTHER_CLIENTS_SQL = text(
+    "SELECT coalesce(nullif(application_name, ''), 'a client'), "
+    "coalesce(host(client_addr), 'local socket'), backend_start "
+    "FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND backend_type = 'client backend' ORDER BY backend_start")
+
+
+class RekeyError(Exception):
+    """The change cannot be made; nothing was written. The message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RekeyResult:
+    """What was rewritten with the new key."""
+
+    signatures: int
+    ip_hashes_erased: int
+    outbox_messages: int
+    audit_entries: int
+
+
+def other_clients(session: Session) -> list[str]:
+    """Other sessions connected to this database (PostgreSQL; empty elsewhere), one line each."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    return [f"{name} from {address}, connected since {since:%Y-%m-%d %H:%M} UTC"
+            for name, address, since in session.execute(_OTHER_CLIENTS_SQL)]
+
+
+def rekey(session: Session, old: DataCipher, new: DataCipher,
+          progress: Callable[[int], None] | None = None) -> RekeyResult:
+    """Rewrite everything stored with `old` (the database's recorded key) with `new`, and
+    record `new`'s fingerprint; one transaction, committed at the end. Raises RekeyError,
+    having written nothing, when `old` is not the recorded key, `new` is the same key, or a
+    stored value does not decrypt with `old`. `progress` gets the signatures done so far."""
+    if new.fingerprint == old.fingerprint:
+        raise RekeyError("The new key is the key in use; nothing to change.")
+    begin_write(session)
+    try:
+        _lock(session)
+        if keys.matches(session, old) is not True:
+            raise RekeyError(
+                "The database has no record of the key in use: run `flask --app petition "
+                "init-db` with the current key first, then change it.")
+        signatures, erased = _signatures(session, old, new, progress)
+        result = RekeyResult(
+            signatures=signatures, ip_hashes_erased=erased,
+            outbox_messages=_outbox(session, old, new), audit_entries=_audit(session, old, new))
+        row = session.get(KeyFingerprint, keys.DATA_KEY)
+        assert row is not None  # matches() found it inside this transaction
+        row.fingerprint = new.fingerprint
+        row.recorded_at = utcnow()
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+def _lock(session: Session) -> None:
+    """Keep writers out until the commit (SQLite: begin_write's BEGIN IMMEDIATE already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE signatures, outbox_messages, audit_entries, "
+                             "key_fingerprints IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _decrypt(cipher: DataCipher, blob: bytes | str | None, field: str, what: str) -> str | None:
+    """The value decrypted (a str is base64, as the audit log keeps it), or RekeyError."""
+    try:
+        return cipher.decrypt(base64.b64decode(blob) if isinstance(blob, str) else blob, field)
+    except (InvalidTag, ValueError) as exc:
+        raise RekeyError(
+            f"{what} cannot be decrypted with the key in use, so it could not be carried over "
+            "to the new key; nothing was changed. Restore it from a backup made with this "
+            "key, or erase it, then try again.") from exc
+
+
+def _signatures(session: Session, old: DataCipher, new: DataCipher,
+                progress: Callable[[int], None] | None) -> tuple[int, int]:
+    columns = [Signature.id, Signature.name_enc, Signature.email_enc, Signature.postcode_enc,
+               Signature.email_key, Signature.email_domain_key, Signature.ip_hash]
+    stored = or_(*(getattr(Signature, name).is_not(None)
+                   for name in ("name_enc", "email_enc", "postcode_enc", "email_key",
+                                "email_domain_key", "ip_hash")))
+    statement = (update(Signature).where(Signature.id == bindparam("b_id"))
+                 .values(name_enc=bindparam("b_name"), email_enc=bindparam("b_email"),
+                         postcode_enc=bindparam("b_postcode"), email_key=bindparam("b_key"),
+                         email_domain_key=bindparam("b_domain"), ip_hash=None))
+    done = erased = 0
+    last_id = 0
+    while True:
+        rows: Sequence[Any] = session.execute(
+            select(*columns).where(Signature.id > last_id)
+            .where(stored)
+            .order_by(Signature.id).limit(BATCH)).all()
+        if not rows:
+            return done, erased
+        changes = []
+        for row in rows:
+            what = f"Signature {row.id}"
+            name, email, postcode = (
+                _decrypt(old, getattr(row, column), field, what)
+                for column, field in _SIGNATURE_FIELDS)
+            changes.append({
+                "b_id": row.id,
+                "b_name": new.encrypt(name, "signature.name"),
+                "b_email": new.encrypt(email, "signature.email"),
+                "b_postcode": new.encrypt(postcode, "signature.postcode"),
+                "b_key": new.email_key(email) if email is not None else None,
+                "b_domain": new.domain_key(email) if email is not None else None,
+            })
+            erased += row.ip_hash is not None
+        session.connection().execute(statement, changes)
+        done += len(rows)
+        last_id = rows[-1].id
+        if progress is not None:
+            progress(done)
+
+
+def _outbox(session: Session, old: DataCipher, new: DataCipher) -> int:
+    rows = session.execute(select(OutboxMessage.id, OutboxMessage.recipient_enc)
+                           .where(OutboxMessage.recipient_enc.is_not(None))).all()
+    changes = [{"b_id": row.id, "b_recipient": new.encrypt(
+        _decrypt(old, row.recipient_enc, "outbox.recipient", f"The recipient of email {row.id}"),
+        "outbox.recipient")} for row in rows]
+    if changes:
+        session.connection().execute(
+            update(OutboxMessage).where(OutboxMessage.id == bindparam("b_id"))
+            .values(recipient_enc=bindparam("b_recipient")), changes)
+    return len(changes)
+
+
+def _audit(session: Session, old: DataCipher, new: DataCipher) -> int:
+    changed = 0
+    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+        filt = (entry.detail or {}).get("filter")
+        if not isinstance(filt, dict) or not (filt.get("email_domain_enc") or filt.get("ip_hash")):
+            continue
+        filt = dict(filt)
+        if filt.get("email_domain_enc"):
+            domain = _decrypt(old, filt["email_domain_enc"], _AUDIT_DOMAIN,
+                              f"The email domain in audit entry {entry.id}")
+            filt["email_domain_enc"] = base64.b64encode(
+                new.encrypt(domain, _AUDIT_DOMAIN) or b"").decode()
+        if filt.pop("ip_hash", None):
+            filt["ip_hash_erased"] = True
+        entry.detail = {**entry.detail, "filter": filt}
+        changed += 1
+    session.flush()
+    return changed
