@@ -458,6 +458,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "python bench/instructions.py [--database-url URL --database-url URL2] --only sign  # instructions per request (valgrind; repeatable to 0.01%, for optimising)",
         "python bench/instructions.py --only floor  # the same for the framework floor's sign flow (bench/floor_app.py)",
         "python bench/dbwork.py --database-url URL --path /petitions/<slug>  # the database's own work for one request (blocks / VM instructions)",
+        "python bench/rekey.py [--database-url URL] [--sizes 100000,1000000]  # how long `flask rotate-data-key` takes (the downtime of a data key change)",
         "```",
         "",
         "This run:",
