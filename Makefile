@@ -22,12 +22,13 @@ run: $(STAMP)
 
 # Browser tests drive Debian's chromium; the poster test prints PDFs with poppler's
 # pdftoppm; tests/test_nginx.py runs deploy/nginx/ in Debian's nginx and
-# tests/test_redis_limits.py its own redis-server. Install them when missing (needs root,
-# as in CI; the tests start their own nginx and Redis, not the packages' services).
+# tests/test_redis_limits.py its own redis-server; tests/test_systemd_units.py checks
+# deploy/systemd/ with systemd-analyze. Install them when missing (needs root, as in CI; the
+# tests start their own nginx and Redis, not the packages' services).
 chromium:
-	@test -x /usr/bin/chromium && command -v pdftoppm >/dev/null && test -x /usr/sbin/nginx && command -v redis-server >/dev/null || { \
-	  echo "Installing Debian's chromium, poppler-utils, nginx-light and redis-server for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils nginx-light redis-server >/dev/null; }
+	@test -x /usr/bin/chromium && command -v pdftoppm >/dev/null && test -x /usr/sbin/nginx && command -v redis-server >/dev/null && command -v systemd-analyze >/dev/null || { \
+	  echo "Installing Debian's chromium, poppler-utils, nginx-light, redis-server and systemd for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils nginx-light redis-server systemd >/dev/null; }
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest
