@@ -227,7 +227,7 @@ def init_app(app: Flask) -> None:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        click.echo(f"Outbox worker stopped; {sent} messages sent.")
+        click.echo(f"Outbox worker stopped; {_count(sent, 'message')} sent.")
 
     @app.cli.command("outbox-status")
     @refuses_wrong_key

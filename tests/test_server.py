@@ -397,7 +397,7 @@ def test_outbox_worker_retries_after_smtp_outage(make_app):
         assert "0 messages sent" in run_worker_once(app)  # not due yet: backoff is respected
         assert smtp.messages == []
         make_due(app)
-        assert "1 messages sent" in run_worker_once(app)
+        assert "1 message sent" in run_worker_once(app)
         [message] = smtp.wait_for(1)
         assert "0 messages sent" in run_worker_once(app)
         time.sleep(0.2)
