@@ -269,8 +269,8 @@ def init_app(app: Flask) -> None:
 
         made = not new_key_file.exists()
         try:
-            new_key = key_file(new_key_file).decode()
-        except (OSError, UnicodeError) as exc:
+            new_key = key_file(new_key_file)
+        except OSError as exc:
             raise click.ClickException(
                 f"{new_key_file}: cannot read or create the new key there ({exc}).") from exc
         try:

@@ -88,8 +88,9 @@ def rekey(session: Session, old: DataCipher, new: DataCipher,
         _lock(session)
         if keys.matches(session, old) is not True:
             raise RekeyError(
-                "The database has no record of the key in use: run `flask --app petition "
-                "init-db` with the current key first, then change it.")
+                "The database does not record the key in use as the one its data was made "
+                "with: run `flask --app petition init-db` with the current key first, then "
+                "change it.")
         signatures, erased = _signatures(session, old, new, progress)
         result = RekeyResult(
             signatures=signatures, ip_hashes_erased=erased,

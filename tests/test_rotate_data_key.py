@@ -217,11 +217,12 @@ def test_a_value_the_old_key_cannot_read_stops_it_with_nothing_changed(
     ("not a key", "does not hold a data key: it must hold 32 random bytes"),
     (base64.urlsafe_b64encode(b"short").decode(), "does not hold a data key"),
     (DATA_KEY, "holds the key in use"),
+    ("\udcff", "does not hold a data key"),
 ])
 def test_a_key_file_that_is_not_a_new_key_is_refused(
         old: Flask, signed: dict[str, Any], tmp_path: Path, content: str, message: str) -> None:
     key_file = tmp_path / "given.key"
-    key_file.write_text(content + "\n")
+    key_file.write_bytes(content.encode("utf-8", "surrogateescape") + b"\n")
     result = _rotate(old, str(key_file), "--yes")
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
