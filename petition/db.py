@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -50,12 +53,31 @@ def make_engine(url: str, ping_idle_seconds: float = 0, busy_timeout: float = 30
             url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
         _configure_sqlite(engine, busy_timeout)
         return engine
+    connect_args = {"application_name": application_name()} if url.startswith("postgresql") else {}
     engine = create_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=ping_idle_seconds <= 0
+        url, pool_size=10, max_overflow=20, pool_pre_ping=ping_idle_seconds <= 0,
+        connect_args=connect_args,
     )
     if ping_idle_seconds > 0:
         _ping_when_idle(engine, ping_idle_seconds)
     return engine
+
+
+def application_name() -> str:
+    """How this process's PostgreSQL sessions are named in pg_stat_activity (and in
+    rotate-data-key's list of connected clients): "petition", the program, the flask command
+    if any, and the process id, e.g. "petition flask outbox-worker 4242"."""
+    words = ["petition", Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"]
+    if words[1] == "flask":
+        args = iter(sys.argv[1:])
+        for arg in args:
+            if arg in ("--app", "-A", "--env-file", "-e"):
+                next(args, None)
+            elif not arg.startswith("-"):
+                words.append(arg)
+                break
+    words.append(str(os.getpid()))
+    return " ".join(words)[:63]  # PostgreSQL keeps 63 bytes (NAMEDATALEN - 1)
 
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:

@@ -9,6 +9,7 @@ values the old key cannot read change nothing (SQLite and PostgreSQL).
 from __future__ import annotations
 
 import base64
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import func, select, update
 
 from petition import rekey
 from petition.crypto import DataCipher
+from petition.db import application_name
 from petition.models import (
     AuditEntry,
     Campaign,
@@ -264,7 +266,8 @@ def test_a_database_without_a_recorded_key_is_refused(old: Flask, signed: dict[s
 
 
 def test_other_clients_on_postgresql_are_named_and_nothing_changes(
-        old: Flask, signed: dict[str, Any], database_url: str, tmp_path: Path) -> None:
+        old: Flask, signed: dict[str, Any], database_url: str, tmp_path: Path,
+        make_app: Any) -> None:
     if not database_url.startswith("postgresql"):
         # SQLite keeps no list of the processes that have the file open: the command asks
         # (test_it_asks_whether_the_app_is_stopped) and finds no one to name.
@@ -273,12 +276,16 @@ def test_other_clients_on_postgresql_are_named_and_nothing_changes(
         session.close()
         return
     dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, application_name="outbox-worker on host b") as other:
+    app_host = make_app()  # another app process: its sessions carry the app's name
+    with psycopg.connect(dsn, application_name="psql") as other, \
+            app_host.extensions["petition.engine"].connect():
         other.execute("SELECT 1")
         result = _rotate(old, str(tmp_path / "new.key"), "--yes")
+    app_host.extensions["petition.engine"].dispose()
     assert result.exit_code == 1
     assert "Other clients are connected to the database" in result.output
-    assert "outbox-worker on host b from " in result.output
+    assert "psql from " in result.output
+    assert f"{application_name()} from " in result.output
     assert _raw(old) == signed["raw"]
     # Once it has gone, the change goes ahead.
     result = _rotate(old, str(tmp_path / "new.key"), "--yes")
@@ -296,3 +303,18 @@ def test_queued_emails_count_pending_ones_only(old: Flask, signed: dict[str, Any
     result = _rotate(old, str(tmp_path / "new.key"), "--yes")
     assert result.exit_code == 0, result.output
     assert "5 signatures, 4 queued emails and 1 audit entry" in result.output
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["/srv/petition/.venv/bin/gunicorn", "-c", "gunicorn.conf.py", "petition:create_app()"],
+     "petition gunicorn"),
+    (["/srv/petition/.venv/bin/flask", "--app", "petition", "outbox-worker", "--once"],
+     "petition flask outbox-worker"),
+    (["flask", "-A", "petition", "--env-file", "x.env", "rotate-data-key", "k"],
+     "petition flask rotate-data-key"),
+    ([], "petition python"),
+])
+def test_postgresql_sessions_are_named_by_program_and_command(
+        monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: str) -> None:
+    monkeypatch.setattr("sys.argv", argv)
+    assert application_name() == f"{expected} {os.getpid()}"
