@@ -94,6 +94,7 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     if test_config:
         app.config.from_mapping(test_config)
+    _read_secret_files(app.config)
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,38 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
     if not app.config["DATA_KEY"]:
         app.config["DATA_KEY"] = key_file(instance / "data.key").decode()
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
+
+
+# Settings that may instead name a file holding the value, as PETITION_<NAME>_FILE (or
+# <NAME>_FILE in instance/config.py): secrets kept out of the environment, such as Docker
+# secrets or systemd credentials (LoadCredential=, the file in $CREDENTIALS_DIRECTORY).
+SECRET_FILE_SETTINGS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATA_KEY", "SMTP_PASSWORD",
+                        "DATABASE_URL", "REDIS_URL")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it and what to do."""
+
+
+def _read_secret_files(config: dict[str, Any]) -> None:
+    for name in SECRET_FILE_SETTINGS:
+        path = config.get(f"{name}_FILE")
+        if not path:
+            continue
+        if config.get(name):
+            raise ConfigError(f"PETITION_{name} and PETITION_{name}_FILE are both set: "
+                              "give the value one way only.")
+        try:
+            value = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(
+                f"PETITION_{name}_FILE: cannot read {path} ({reason}). The file must exist and "
+                "be readable by the user the app runs as.") from exc
+        value = value.rstrip("\r\n")  # the line end editors and `echo` add
+        if not value.strip():
+            raise ConfigError(f"PETITION_{name}_FILE: {path} is empty.")
+        config[name] = value
 
 
 def signing_keys(config: Mapping[str, Any]) -> list[str]:
