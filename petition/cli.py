@@ -263,23 +263,13 @@ def init_app(app: Flask) -> None:
     def rotate_data_key(new_key_file: Path, yes: bool) -> None:
         """Re-encrypt the stored signer data with the key in NEW_KEY_FILE (made there, mode
         0600, if the file does not exist). Stop every app host and outbox worker first."""
-        from petition.config import key_file
         from petition.crypto import DataCipher
-        from petition.rekey import RekeyError, other_clients, rekey
+        from petition.rekey import RekeyError, new_cipher, next_step, other_clients, rekey
 
-        made = not new_key_file.exists()
         try:
-            new_key = key_file(new_key_file)
-        except OSError as exc:
-            raise click.ClickException(
-                f"{new_key_file}: cannot read or create the new key there ({exc}).") from exc
-        try:
-            new = DataCipher(new_key, current_app.config["DOTLESS_EMAIL_DOMAINS"])
-        except ValueError as exc:
-            raise click.ClickException(
-                f"{new_key_file} does not hold a data key: it must hold 32 random bytes, "
-                "URL-safe base64 encoded, as the file this command makes when given a path "
-                "that does not exist yet.") from exc
+            new, made = new_cipher(new_key_file, current_app.config["DOTLESS_EMAIL_DOMAINS"])
+        except RekeyError as exc:
+            raise click.ClickException(str(exc)) from exc
         if made:
             click.echo(f"A new key was written to {new_key_file} (readable by this user only).")
         old: DataCipher = current_app.extensions["petition.cipher"]
@@ -314,13 +304,8 @@ def init_app(app: Flask) -> None:
             f"{_count(result.audit_entries, 'audit entry', 'audit entries')} rewritten with the "
             f"new key; {_count(result.ip_hashes_erased, 'IP address hash', 'IP address hashes')} "
             "erased.")
-        in_use = Path(current_app.instance_path) / "data.key"
-        from_file = in_use.exists() and (in_use.read_bytes().strip().decode()
-                                         == str(current_app.config["DATA_KEY"]).strip())
-        if from_file:
-            step = f"replace {in_use} with {new_key_file} (mv {new_key_file} {in_use})"
-        else:
-            step = f"set PETITION_DATA_KEY to the key in {new_key_file}"
+        step = next_step(current_app.instance_path, str(current_app.config["DATA_KEY"]),
+                         new_key_file)
         click.echo(
             f"Next: {step} on every app host and outbox worker, then start them; a process "
             "started with the old key now refuses to run. Backups made before now need the "

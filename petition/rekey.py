@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -33,6 +34,7 @@ from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from petition import keys
+from petition.config import key_file
 from petition.crypto import DataCipher
 from petition.db import begin_write
 from petition.models import AuditEntry, KeyFingerprint, OutboxMessage, Signature, utcnow
@@ -65,6 +67,32 @@ class RekeyResult:
     ip_hashes_erased: int
     outbox_messages: int
     audit_entries: int
+
+
+def new_cipher(path: Path, dotless_domains: list[str]) -> tuple[DataCipher, bool]:
+    """The cipher of the key in `path`, made there (random, mode 0600) if the file does not
+    exist; and whether it was made. RekeyError if it cannot be read, made or used."""
+    made = not path.exists()
+    try:
+        raw = key_file(path)
+    except OSError as exc:
+        raise RekeyError(f"{path}: cannot read or create the new key there ({exc}).") from exc
+    try:
+        return DataCipher(raw, dotless_domains), made
+    except ValueError as exc:
+        raise RekeyError(
+            f"{path} does not hold a data key: it must hold 32 random bytes, URL-safe base64 "
+            "encoded, as the file this command makes when given a path that does not exist "
+            "yet.") from exc
+
+
+def next_step(instance_path: str, key_in_use: str, new_key_file: Path) -> str:
+    """Where the new key goes: over instance/data.key if that is where the key in use came
+    from, otherwise into PETITION_DATA_KEY."""
+    in_use = Path(instance_path) / "data.key"
+    if in_use.exists() and in_use.read_bytes().strip().decode() == key_in_use.strip():
+        return f"replace {in_use} with {new_key_file} (mv {new_key_file} {in_use})"
+    return f"set PETITION_DATA_KEY to the key in {new_key_file}"
 
 
 def other_clients(session: Session) -> list[str]:
