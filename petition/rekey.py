@@ -159,10 +159,8 @@ def _signatures(session: Session, old: DataCipher, new: DataCipher,
     stored = or_(*(getattr(Signature, name).is_not(None)
                    for name in ("name_enc", "email_enc", "postcode_enc", "email_key",
                                 "email_domain_key", "ip_hash")))
-    statement = (update(Signature).where(Signature.id == bindparam("b_id"))
-                 .values(name_enc=bindparam("b_name"), email_enc=bindparam("b_email"),
-                         postcode_enc=bindparam("b_postcode"), email_key=bindparam("b_key"),
-                         email_domain_key=bindparam("b_domain"), ip_hash=None))
+    write = _pg_writer(session) if session.get_bind().dialect.name == "postgresql" \
+        else _update_writer(session)
     done = erased = 0
     last_id = 0
     while True:
@@ -171,6 +169,7 @@ def _signatures(session: Session, old: DataCipher, new: DataCipher,
             .where(stored)
             .order_by(Signature.id).limit(BATCH)).all()
         if not rows:
+            write(None)
             return done, erased
         changes = []
         for row in rows:
@@ -178,20 +177,64 @@ def _signatures(session: Session, old: DataCipher, new: DataCipher,
             name, email, postcode = (
                 _decrypt(old, getattr(row, column), field, what)
                 for column, field in _SIGNATURE_FIELDS)
-            changes.append({
-                "b_id": row.id,
-                "b_name": new.encrypt(name, "signature.name"),
-                "b_email": new.encrypt(email, "signature.email"),
-                "b_postcode": new.encrypt(postcode, "signature.postcode"),
-                "b_key": new.email_key(email) if email is not None else None,
-                "b_domain": new.domain_key(email) if email is not None else None,
-            })
+            changes.append((
+                row.id,
+                new.encrypt(name, "signature.name"),
+                new.encrypt(email, "signature.email"),
+                new.encrypt(postcode, "signature.postcode"),
+                new.email_key(email) if email is not None else None,
+                new.domain_key(email) if email is not None else None,
+            ))
             erased += row.ip_hash is not None
-        session.connection().execute(statement, changes)
+        write(changes)
         done += len(rows)
         last_id = rows[-1].id
         if progress is not None:
             progress(done)
+
+
+_NEW_VALUES = ("id", "name_enc", "email_enc", "postcode_enc", "email_key", "email_domain_key")
+
+
+def _update_writer(session: Session) -> Callable[[list[tuple[Any, ...]] | None], None]:
+    """Each batch written as it comes, one UPDATE per signature (executemany)."""
+    statement = (update(Signature).where(Signature.id == bindparam("b_id"))
+                 .values({**{name: bindparam(f"b_{name}") for name in _NEW_VALUES[1:]},
+                          "ip_hash": None}))
+
+    def write(changes: list[tuple[Any, ...]] | None) -> None:
+        if changes:
+            session.connection().execute(
+                statement, [{f"b_{name}": value for name, value in zip(_NEW_VALUES, row,
+                                                                         strict=True)}
+                            for row in changes])
+
+    return write
+
+
+def _pg_writer(session: Session) -> Callable[[list[tuple[Any, ...]] | None], None]:
+    """PostgreSQL: the batches are copied into a temporary table (COPY), and one UPDATE joins
+    it at the end: a fraction of the time of an UPDATE per row."""
+    cursor = session.connection().connection.driver_connection.cursor()
+    cursor.execute("CREATE TEMPORARY TABLE rekey_signatures (id bigint, name_enc bytea, "
+                   "email_enc bytea, postcode_enc bytea, email_key varchar(64), "
+                   "email_domain_key varchar(64)) ON COMMIT DROP")
+
+    def write(changes: list[tuple[Any, ...]] | None) -> None:
+        if changes:
+            with cursor.copy(f"COPY rekey_signatures ({', '.join(_NEW_VALUES)}) "
+                             "FROM STDIN") as copy:
+                for row in changes:
+                    copy.write_row(row)
+            return
+        cursor.execute("ANALYZE rekey_signatures")
+        cursor.execute(
+            "UPDATE signatures AS s SET "
+            + ", ".join(f"{name} = r.{name}" for name in _NEW_VALUES[1:])
+            + ", ip_hash = NULL FROM rekey_signatures AS r WHERE s.id = r.id")
+        cursor.close()
+
+    return write
 
 
 def _outbox(session: Session, old: DataCipher, new: DataCipher) -> int:
