@@ -266,17 +266,14 @@ def init_app(app: Flask) -> None:
         from petition.crypto import DataCipher
         from petition.rekey import RekeyError, new_cipher, next_step, other_clients, rekey
 
+        old: DataCipher = current_app.extensions["petition.cipher"]
         try:
-            new, made = new_cipher(new_key_file, current_app.config["DOTLESS_EMAIL_DOMAINS"])
+            new, made = new_cipher(new_key_file, current_app.config["DOTLESS_EMAIL_DOMAINS"],
+                                   old)
         except RekeyError as exc:
             raise click.ClickException(str(exc)) from exc
         if made:
             click.echo(f"A new key was written to {new_key_file} (readable by this user only).")
-        old: DataCipher = current_app.extensions["petition.cipher"]
-        if new.fingerprint == old.fingerprint:
-            raise click.ClickException(
-                f"{new_key_file} holds the key in use; give the path of a new key file (one "
-                "that does not exist yet gets a new key).")
         current_app.extensions["petition.engine"].dispose()  # this process's idle connections
         session = get_session()
         clients = other_clients(session)

@@ -69,21 +69,27 @@ class RekeyResult:
     audit_entries: int
 
 
-def new_cipher(path: Path, dotless_domains: list[str]) -> tuple[DataCipher, bool]:
+def new_cipher(path: Path, dotless_domains: list[str],
+               in_use: DataCipher) -> tuple[DataCipher, bool]:
     """The cipher of the key in `path`, made there (random, mode 0600) if the file does not
-    exist; and whether it was made. RekeyError if it cannot be read, made or used."""
+    exist; and whether it was made. RekeyError if it cannot be read, made or used, or is
+    the key in use."""
     made = not path.exists()
     try:
         raw = key_file(path)
     except OSError as exc:
         raise RekeyError(f"{path}: cannot read or create the new key there ({exc}).") from exc
     try:
-        return DataCipher(raw, dotless_domains), made
+        cipher = DataCipher(raw, dotless_domains)
     except ValueError as exc:
         raise RekeyError(
             f"{path} does not hold a data key: it must hold 32 random bytes, URL-safe base64 "
             "encoded, as the file this command makes when given a path that does not exist "
             "yet.") from exc
+    if cipher.fingerprint == in_use.fingerprint:
+        raise RekeyError(f"{path} holds the key in use; give the path of a new key file (one "
+                         "that does not exist yet gets a new key).")
+    return cipher, made
 
 
 def next_step(instance_path: str, key_in_use: str, new_key_file: Path) -> str:
