@@ -368,3 +368,67 @@ def test_kiosk_clears_a_form_left_half_filled(server: Server, site: Site) -> Non
             context.close()
 
     in_browser(check)
+
+
+def _start_kiosk(page: Page, site: Site, email: str, event_id: int) -> None:
+    page.goto(site.url("/organiser/login"))
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(site.url(f"/organiser/campaigns/{site.campaign_slug}/events"))
+    page.locator(f'form[action$="/events/{event_id}/kiosk"] button').click()
+    expect(page).to_have_url(site.url("/kiosk"))
+
+
+def test_kiosk_thanks_screen_stays_when_asked(server: Server, site: Site) -> None:
+    """A slow reader presses "Stay on this screen": the thank-you screen no longer goes back
+    to the form by itself (WCAG 2.2.1); "Next person" still does."""
+    email, event_id, _code = _kiosk_setup(server, site)
+
+    def check(browser: Browser) -> None:
+        context = new_context(browser, viewport={"width": 800, "height": 1280}, has_touch=True)
+        try:
+            page = context.new_page()
+            _start_kiosk(page, site, email, event_id)
+            fill_signer(page, name="Cem Kaya", email="cem.kiosk@example.org")
+            page.get_by_role("button", name="Sign", exact=True).tap()
+            expect(page).to_have_url(site.url("/kiosk/thanks"))
+            stay = page.get_by_role("button", name="Stay on this screen")
+            expect(stay).to_be_visible()
+            stay.tap()
+            expect(stay).to_be_hidden()
+            expect(page.get_by_text("This screen stays until you press Next person.")).to_be_visible()
+            expect(page.get_by_role("link", name="Next person")).to_be_focused()
+            page.wait_for_timeout(9_000)  # past the 6 s after which it would have gone back
+            expect(page).to_have_url(site.url("/kiosk/thanks"))
+            page.get_by_role("link", name="Next person").tap()
+            expect(page).to_have_url(site.url("/kiosk"))
+            expect(page.get_by_label("Full name")).to_have_value("")
+            assert page.evaluate("window.__cspViolations") == []
+        finally:
+            context.close()
+
+    in_browser(check)
+
+
+def test_kiosk_thanks_screen_goes_back_without_javascript(server: Server, site: Site) -> None:
+    """With JavaScript off the thank-you screen still returns to an empty form by itself, and
+    offers no "Stay" button that could not work."""
+    email, event_id, _code = _kiosk_setup(server, site)
+
+    def check(browser: Browser) -> None:
+        context = new_context(browser, viewport={"width": 800, "height": 1280},
+                              java_script_enabled=False)
+        try:
+            page = context.new_page()
+            _start_kiosk(page, site, email, event_id)
+            fill_signer(page, name="Deniz Aydın", email="deniz.kiosk@example.org")
+            page.get_by_role("button", name="Sign", exact=True).click()
+            expect(page).to_have_url(site.url("/kiosk/thanks"))
+            expect(page.get_by_role("button", name="Stay on this screen")).to_be_hidden()
+            expect(page).to_have_url(site.url("/kiosk"), timeout=12_000)
+            expect(page.get_by_label("Full name")).to_have_value("")
+        finally:
+            context.close()
+
+    in_browser(check)
