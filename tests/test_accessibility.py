@@ -1,0 +1,311 @@
+"""Accessibility: every page a person can reach, checked by axe-core in Debian's chromium.
+
+axe-core (bundled by axe-playwright-python, no network) runs the WCAG 2.2 A and AA rules and
+its best practices on each page as a person sees it: signing forms empty and with errors,
+the confirmation and withdrawal pages, the big screen and kiosk, and every organiser page,
+on a phone and on a desktop. A test fails with each violation's rule, help text and the
+elements it found, so the message says what to mend.
+
+What axe cannot see is tested elsewhere: keyboard use and focus (test_browser.py), pages
+without JavaScript (test_signing.py and the other view tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from petition.db import get_session
+from petition.events import services as events
+from petition.models import DemandStatus
+from tests import test_browser as shared
+from tests.helpers import make_campaign, make_organiser
+from tests.test_browser import CHROMIUM, TIMEOUT_MS, Server, fill_signer
+
+# The browser and server fixtures of test_browser.py, used here under the same names.
+playwright = shared.playwright
+browser = shared.browser
+server = shared.server
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing")
+
+PASSWORD = "correct horse battery"
+OWNER = "a11y-owner@example.org"
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices (landmarks, one main
+# heading, headings in order, ...).
+RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+AXE = Axe()
+
+
+@dataclass
+class Pages:
+    """A campaign with every kind of page to visit, arranged once for the module."""
+
+    base: str
+    campaign: str
+    demand: str
+    closed_demand: str
+    event_id: int
+    event_code: str
+    confirm: str
+    withdraw: str
+    invitation: str
+
+
+def _link(server: Server, to: str, kind: str) -> str:
+    messages = [m for m in server.outbox.messages() if m["To"] == to]
+    assert messages, f"no email was sent to {to}"
+    body = messages[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    match = re.search(rf"{re.escape(server.base)}(/\S*{kind}/\S+)", body)
+    assert match, f"no {kind} link in the message to {to}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def pages(server: Server, browser: Browser) -> Pages:
+    with server.app.app_context():
+        db = get_session()
+        campaign = make_campaign(db, title="Accessible campaign", demands=3, goal=50)
+        make_organiser(db, email=OWNER, password=PASSWORD, campaign=campaign, role="owner")
+        event = events.create_event(db, campaign, events.EventInput(
+            name="Stall at the square", date=dt.date(2026, 12, 5), code="a11y-stall",
+            demand_id=campaign.demands[0].id), organiser_id=None)
+        db.commit()
+        closed = campaign.demands[2]
+        closed.status = DemandStatus.CLOSED.value
+        db.commit()
+        found = Pages(server.base, campaign.slug, campaign.demands[0].slug, closed.slug,
+                      event.id, event.code, "", "", "")
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(server.base + f"/petitions/{found.demand}")
+        fill_signer(page, name="Ayşe Yılmaz", email="ayse.a11y@example.org")
+        page.get_by_role("button", name="Sign", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("check your email")
+        found.confirm = _link(server, "ayse.a11y@example.org", "confirm")
+        found.withdraw = _link(server, "ayse.a11y@example.org", "withdraw")
+
+        _log_in(page, server.base)
+        page.goto(server.base + f"/organiser/campaigns/{found.campaign}/members")
+        page.get_by_label("Email address").fill("a11y-invitee@example.org")
+        page.get_by_role("button", name=re.compile("invit", re.I)).click()
+        found.invitation = _link(server, "a11y-invitee@example.org", "invitations")
+    finally:
+        context.close()
+    return found
+
+
+def _log_in(page: Page, base: str) -> None:
+    page.goto(base + "/organiser/login")
+    page.get_by_label("Email address").fill(OWNER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/organiser/login"))
+
+
+@pytest.fixture(params=list(VIEWPORTS), scope="module")
+def viewport(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def visitor(browser: Browser, viewport: str) -> Iterator[BrowserContext]:
+    """A supporter's browser: no cookies beyond what the pages set."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport])
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def organiser(browser: Browser, viewport: str, pages: Pages) -> Iterator[BrowserContext]:
+    """The campaign owner's browser, logged in."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport])
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    _log_in(page, pages.base)
+    page.close()
+    yield context
+    context.close()
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core's verdict on the page as it is now; the message lists every violation."""
+    results = AXE.run(page, options={"runOnly": {"type": "tag", "values": RULES},
+                                     "resultTypes": ["violations"]})
+    problems = []
+    for violation in results.response["violations"]:
+        targets = "; ".join(" ".join(map(str, n["target"])) for n in violation["nodes"][:5])
+        summary = violation["nodes"][0].get("failureSummary", "").replace("\n", " ")
+        problems.append(f"{violation['id']} ({violation['impact']}): {violation['help']} "
+                        f"at {targets}. {summary}")
+    assert not problems, f"{page.url}:\n" + "\n".join(problems)
+
+
+# Public pages: (name, path from Pages, what to do on the page before checking it).
+PUBLIC = {
+    "home": lambda p: "/",
+    "campaign": lambda p: f"/campaigns/{p.campaign}",
+    "petition": lambda p: f"/petitions/{p.demand}",
+    "closed petition": lambda p: f"/petitions/{p.closed_demand}",
+    "petition signed": lambda p: f"/petitions/{p.demand}/signed",
+    "campaign signed": lambda p: f"/campaigns/{p.campaign}/signed",
+    "confirmation": lambda p: p.confirm,
+    "withdrawal": lambda p: p.withdraw,
+    "invalid link": lambda p: "/signatures/confirm/not-a-real-token",
+    "not found": lambda p: "/petitions/no-such-demand",
+    "petition screen": lambda p: f"/petitions/{p.demand}/screen",
+    "campaign screen": lambda p: f"/campaigns/{p.campaign}/screen",
+    "short link": lambda p: f"/e/{p.event_code}",
+    "organiser login": lambda p: "/organiser/login",
+    "invitation": lambda p: p.invitation,
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLIC))
+def test_public_page_is_accessible(name: str, visitor: BrowserContext, pages: Pages) -> None:
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + PUBLIC[name](pages))
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+def test_petition_form_with_errors_is_accessible(visitor: BrowserContext, pages: Pages) -> None:
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + f"/petitions/{pages.demand}")
+        fill_signer(page, name="Ayşe Yılmaz", email="ayse@@example")
+        page.get_by_role("button", name="Sign", exact=True).click()
+        expect(page.locator("#error-summary")).to_be_visible()
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+def test_campaign_form_with_errors_is_accessible(visitor: BrowserContext, pages: Pages) -> None:
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + f"/campaigns/{pages.campaign}")
+        fill_signer(page, name="", email="not an address")
+        page.get_by_role("button", name="Sign the ticked demands").click()
+        expect(page.locator("#error-summary")).to_be_visible()
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+def test_login_with_a_wrong_password_is_accessible(visitor: BrowserContext, pages: Pages) -> None:
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + "/organiser/login")
+        page.get_by_label("Email address").fill(OWNER)
+        page.get_by_label("Password").fill("wrong password")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator("[role=alert], .error, #error-summary").first).to_be_visible()
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+ORGANISER = {
+    "home": lambda p: "/organiser/",
+    "new campaign": lambda p: "/organiser/campaigns/new",
+    "dashboard": lambda p: f"/organiser/campaigns/{p.campaign}/",
+    "demand dashboard": lambda p: f"/organiser/campaigns/{p.campaign}/demands/{p.demand}",
+    "edit campaign": lambda p: f"/organiser/campaigns/{p.campaign}/edit",
+    "edit demand": lambda p: f"/organiser/campaigns/{p.campaign}/demands/{p.demand}/edit",
+    "new demand": lambda p: f"/organiser/campaigns/{p.campaign}/demands/new",
+    "import demands": lambda p: f"/organiser/campaigns/{p.campaign}/import",
+    "events": lambda p: f"/organiser/campaigns/{p.campaign}/events",
+    "new event": lambda p: f"/organiser/campaigns/{p.campaign}/events/new",
+    "edit event": lambda p: f"/organiser/campaigns/{p.campaign}/events/{p.event_id}",
+    "paper entry": lambda p: f"/organiser/campaigns/{p.campaign}/events/{p.event_id}/paper",
+    "signatures": lambda p: f"/organiser/campaigns/{p.campaign}/signatures",
+    "invalidate": lambda p: f"/organiser/campaigns/{p.campaign}/invalidate",
+    "exports": lambda p: f"/organiser/campaigns/{p.campaign}/exports",
+    "members": lambda p: f"/organiser/campaigns/{p.campaign}/members",
+    "audit log": lambda p: f"/organiser/campaigns/{p.campaign}/audit",
+    "password": lambda p: "/organiser/password",
+}
+
+
+@pytest.mark.parametrize("name", list(ORGANISER))
+def test_organiser_page_is_accessible(name: str, organiser: BrowserContext, pages: Pages) -> None:
+    page = organiser.new_page()
+    try:
+        page.goto(pages.base + ORGANISER[name](pages))
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+# Organiser forms sent empty or wrong: (path, the submit button's name).
+ORGANISER_ERRORS = {
+    "new campaign": (lambda p: "/organiser/campaigns/new", "Save"),
+    "new demand": (lambda p: f"/organiser/campaigns/{p.campaign}/demands/new", "Save"),
+    "new event": (lambda p: f"/organiser/campaigns/{p.campaign}/events/new", "Add event"),
+    "paper entry": (lambda p: f"/organiser/campaigns/{p.campaign}/events/{p.event_id}/paper",
+                    "Add row"),
+    "import demands": (lambda p: f"/organiser/campaigns/{p.campaign}/import", "Find demands"),
+    "invite": (lambda p: f"/organiser/campaigns/{p.campaign}/members", "Invite"),
+    "password": (lambda p: "/organiser/password", "Change password"),
+}
+
+
+@pytest.mark.parametrize("name", list(ORGANISER_ERRORS))
+def test_organiser_form_with_errors_is_accessible(
+    name: str, organiser: BrowserContext, pages: Pages
+) -> None:
+    path, button = ORGANISER_ERRORS[name]
+    page = organiser.new_page()
+    try:
+        page.goto(pages.base + path(pages))
+        page.get_by_role("button", name=button, exact=True).click()
+        expect(page.locator("#error-summary, .field-errors").first).to_be_visible()
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+def test_kiosk_pages_are_accessible(browser: Browser, viewport: str, pages: Pages) -> None:
+    """The stall's tablet: the kiosk form (empty and with errors), the thanks page and the
+    organiser's exit page."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], has_touch=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        page.goto(pages.base + "/kiosk")
+        assert_accessible(page)  # no kiosk started on this browser
+
+        _log_in(page, pages.base)
+        page.goto(pages.base + f"/organiser/campaigns/{pages.campaign}/events")
+        page.locator(f'form[action$="/events/{pages.event_id}/kiosk"] button').click()
+        expect(page).to_have_url(pages.base + "/kiosk")
+        assert_accessible(page)
+
+        fill_signer(page, name="Ayşe Yılmaz", email="ayse@@example")
+        page.get_by_role("button", name="Sign", exact=True).click()
+        expect(page.locator("#error-summary")).to_be_visible()
+        assert_accessible(page)
+
+        page.get_by_label("Email address").fill(f"kiosk.{viewport}@example.org")
+        page.get_by_role("button", name="Sign", exact=True).click()
+        expect(page).to_have_url(pages.base + "/kiosk/thanks")
+        assert_accessible(page)
+
+        page.goto(pages.base + "/kiosk/exit")
+        assert_accessible(page)
+    finally:
+        context.close()
