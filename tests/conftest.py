@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from petition import create_app
 from petition.crypto import DataCipher
+from tests.browser import browser, playwright  # noqa: F401 - fixtures, once for every module
 
 PG_URL = os.environ.get("PETITION_TEST_DATABASE_URL", "")
 DATA_KEY = "8bKxM4nJZQ3s1r6x0rV2yqGQk8K1Zc8mB3mXo7Y4h2E="

@@ -26,12 +26,12 @@ from petition.db import get_session
 from petition.events import services as events
 from petition.models import DemandStatus
 from tests import test_browser as shared
+from tests.browser import CHROMIUM, TIMEOUT_MS
 from tests.helpers import make_campaign, make_organiser
-from tests.test_browser import CHROMIUM, TIMEOUT_MS, Server, fill_signer
+from tests.test_browser import Server, fill_signer
 
-# The browser and server fixtures of test_browser.py, used here under the same names.
-playwright = shared.playwright
-browser = shared.browser
+# The server fixture of test_browser.py, used here under the same name (the browser is
+# conftest.py's).
 server = shared.server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing")

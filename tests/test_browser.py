@@ -18,49 +18,16 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from playwright.sync_api import (
-    Browser,
-    ConsoleMessage,
-    Page,
-    Playwright,
-    Response,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
 
 from petition import create_app
 from petition.db import get_session
+from tests.browser import CHROMIUM, TIMEOUT_MS
 from tests.conftest import Outbox, base_config
 from tests.helpers import make_campaign
 from tests.liveserver import live_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-TIMEOUT_MS = 15_000  # a poll comes every 2 s; the rest is headroom for a busy machine
-
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing")
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    """The Playwright driver, once per session."""
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's chromium, headless, once per session (never a downloaded browser)."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    try:
-        yield browser
-    finally:
-        expect.set_options(timeout=5_000)
-        browser.close()
 
 
 def wait_until_serving(base: str, seconds: float = 60) -> None:

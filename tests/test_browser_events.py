@@ -25,8 +25,9 @@ from petition.events import services as events
 from petition.models import Campaign, Signature
 from petition.organiser.services import add_demand
 from tests import test_browser as shared
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.helpers import make_campaign, make_organiser
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Server, Site, fill_signer
+from tests.test_browser import Server, Site, fill_signer
 
 # The server fixtures of test_browser.py, used here under the same names.
 server = shared.server
