@@ -274,6 +274,13 @@ def test_organiser_form_with_errors_is_accessible(
         page.goto(pages.base + path(pages))
         page.get_by_role("button", name=button, exact=True).click()
         expect(page.locator("#error-summary, .field-errors").first).to_be_visible()
+        if name == "paper entry":  # fast entry: the focus goes back to the row's first field
+            expect(page.locator("form input:not([type=hidden])").first).to_be_focused()
+        elif name == "invite":  # the answer scrolls to the form (#invite): Tab reaches the list
+            page.keyboard.press("Tab")
+            expect(page.locator("#error-summary a").first).to_be_focused()
+        else:  # the reader starts at the list of what to mend
+            expect(page.locator("#error-summary")).to_be_focused()
         assert_accessible(page)
     finally:
         page.close()
@@ -309,3 +316,114 @@ def test_kiosk_pages_are_accessible(browser: Browser, viewport: str, pages: Page
         assert_accessible(page)
     finally:
         context.close()
+
+
+# What the focused element is, and whether a sighted keyboard user can see that it is.
+_FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
+  return {
+    tag: el.tagName.toLowerCase(), id: el.id, type: el.type || "",
+    text: (el.getAttribute("aria-label") || el.innerText || el.value || el.name || "").trim().slice(0, 60),
+    outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+    shadow: style.boxShadow !== "none",
+    onScreen: box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
+              && box.top < innerHeight && box.left < innerWidth,
+  };
+}"""
+
+
+def tab_stops(page: Page, limit: int = 80) -> list[dict[str, object]]:
+    """Press Tab from the top of the page until focus leaves the page; each stop's facts."""
+    page.locator("body").focus()
+    stops: list[dict[str, object]] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(_FOCUSED)
+        if focused is None or (stops and focused == stops[0]):
+            return stops
+        stops.append(focused)
+    raise AssertionError(f"more than {limit} tab stops: {stops[-5:]}")
+
+
+def assert_focus_visible(stops: list[dict[str, object]]) -> None:
+    hidden = [s for s in stops if not (s["outline"] or s["shadow"]) or not s["onScreen"]]
+    assert not hidden, f"focused but not visibly so (no outline, or off screen): {hidden}"
+
+
+@pytest.mark.parametrize("path", [
+    lambda p: f"/petitions/{p.demand}", lambda p: f"/campaigns/{p.campaign}",
+], ids=["petition", "campaign"])
+def test_every_tab_stop_shows_where_the_focus_is(visitor: BrowserContext, pages: Pages,
+                                                  path) -> None:  # noqa: ANN001
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + path(pages))
+        stops = tab_stops(page)
+        assert stops[0]["text"] == "Skip to content"
+        assert any(s["id"] == "name" for s in stops) and any(s["id"] == "email" for s in stops)
+        assert_focus_visible(stops)
+    finally:
+        page.close()
+
+
+def test_organiser_tab_stops_show_where_the_focus_is(organiser: BrowserContext,
+                                                     pages: Pages) -> None:
+    page = organiser.new_page()
+    try:
+        page.goto(pages.base + f"/organiser/campaigns/{pages.campaign}/signatures")
+        stops = tab_stops(page)
+        assert stops[0]["text"] == "Skip to content"
+        assert any(s["id"] == "signatures-caption" or "Invalidate" in str(s["text"])
+                   for s in stops), stops
+        assert_focus_visible(stops)
+    finally:
+        page.close()
+
+
+def test_a_supporter_signs_with_the_keyboard_alone(visitor: BrowserContext, pages: Pages,
+                                                   viewport: str) -> None:
+    """Tab, type, Space and Enter only: after a mistake the next Tab is the error summary's
+    link, which leads back to the field, and the corrected form is sent."""
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + f"/petitions/{pages.demand}")
+        page.locator("body").focus()
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "name":
+                break
+        else:
+            raise AssertionError("Tab never reached the name field")
+        keys = page.keyboard
+        keys.type("Ayşe Yılmaz")
+        keys.press("Tab")
+        keys.type("ayse.keyboard@@example.org")
+        keys.press("Tab")
+        keys.type("Germany")  # a select takes the typed name
+        assert page.evaluate("document.activeElement.value") == "DE"
+        keys.press("Tab")  # postcode, left empty
+        keys.press("Tab")
+        keys.press("Space")  # show my first name publicly
+        keys.press("Enter")  # sends the form from a focused field
+
+        # The answer scrolls to the form's heading (the action's #sign-heading), so the next
+        # Tab is the error summary's link, right below it.
+        summary = page.locator("#error-summary")
+        expect(summary).to_be_in_viewport()
+        keys.press("Tab")
+        expect(summary.get_by_role("link")).to_be_focused()
+        keys.press("Enter")
+        expect(page).to_have_url(re.compile(r"#email$"))
+        email = page.get_by_label("Email address")
+        expect(email).to_have_value("ayse.keyboard@@example.org")
+        email.focus()  # where the link's target puts the reader; keys from here on
+        keys.press("Control+A")
+        keys.type(f"ayse.keyboard.{viewport}@example.org")
+        expect(page.get_by_label("Show my first name and country publicly as a signer")).to_be_checked()
+        keys.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("check your email")
+    finally:
+        page.close()
