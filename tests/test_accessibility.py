@@ -427,3 +427,27 @@ def test_a_supporter_signs_with_the_keyboard_alone(visitor: BrowserContext, page
         expect(page.get_by_role("heading", level=1)).to_contain_text("check your email")
     finally:
         page.close()
+
+
+_WIDTHS = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+
+
+def test_every_page_reflows_at_320_css_pixels(browser: Browser, pages: Pages) -> None:
+    """WCAG 1.4.10: at 320 CSS pixels (a small phone, or 1280 at 400% zoom) no page scrolls
+    sideways; a wide table scrolls inside its own region instead."""
+    too_wide = []
+    for paths, log_in in ((PUBLIC, False), (ORGANISER, True)):
+        context = browser.new_context(viewport={"width": 320, "height": 640})
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            page = context.new_page()
+            if log_in:
+                _log_in(page, pages.base)
+            for name, path in paths.items():
+                page.goto(pages.base + path(pages))
+                scroll, client = page.evaluate(_WIDTHS)
+                if scroll > client:
+                    too_wide.append(f"{name} ({path(pages)}): {scroll} px wide in {client}")
+        finally:
+            context.close()
+    assert not too_wide, "\n".join(too_wide)
