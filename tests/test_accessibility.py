@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
 
 from petition.db import get_session
 from petition.events import services as events
-from petition.models import DemandStatus
+from petition.models import DemandStatus, Signature
 from tests import test_browser as shared
 from tests.browser import CHROMIUM, TIMEOUT_MS
 from tests.helpers import make_campaign, make_organiser
@@ -47,7 +48,11 @@ AXE = Axe()
 
 @dataclass
 class Pages:
-    """A campaign with every kind of page to visit, arranged once for the module."""
+    """A campaign with every kind of page to visit, arranged once for the module.
+
+    One supporter signed publicly and confirmed (the pages list and count them), one has
+    a confirmation link still to open, one a withdrawal link; an organiser was invited.
+    """
 
     base: str
     campaign: str
@@ -55,9 +60,10 @@ class Pages:
     closed_demand: str
     event_id: int
     event_code: str
-    confirm: str
-    withdraw: str
-    invitation: str
+    confirm: str = ""
+    withdraw: str = ""
+    invitation: str = ""
+    pending_id: int = 0
 
 
 def _link(server: Server, to: str, kind: str) -> str:
@@ -67,6 +73,15 @@ def _link(server: Server, to: str, kind: str) -> str:
     match = re.search(rf"{re.escape(server.base)}(/\S*{kind}/\S+)", body)
     assert match, f"no {kind} link in the message to {to}"
     return match.group(1)
+
+
+def _sign(page: Page, pages: Pages, name: str, email: str, *, public: bool = False) -> None:
+    page.goto(pages.base + f"/petitions/{pages.demand}")
+    fill_signer(page, name=name, email=email)
+    if public:
+        page.get_by_label("Show my first name and country publicly as a signer").check()
+    page.get_by_role("button", name="Sign", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("check your email")
 
 
 @pytest.fixture(scope="module")
@@ -83,22 +98,27 @@ def pages(server: Server, browser: Browser) -> Pages:
         closed.status = DemandStatus.CLOSED.value
         db.commit()
         found = Pages(server.base, campaign.slug, campaign.demands[0].slug, closed.slug,
-                      event.id, event.code, "", "", "")
+                      event.id, event.code)
 
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(server.base + f"/petitions/{found.demand}")
-        fill_signer(page, name="Ayşe Yılmaz", email="ayse.a11y@example.org")
-        page.get_by_role("button", name="Sign", exact=True).click()
-        expect(page.get_by_role("heading", level=1)).to_contain_text("check your email")
-        found.confirm = _link(server, "ayse.a11y@example.org", "confirm")
-        found.withdraw = _link(server, "ayse.a11y@example.org", "withdraw")
+        _sign(page, found, "Ayşe Yılmaz", "ayse.a11y@example.org", public=True)
+        page.goto(server.base + _link(server, "ayse.a11y@example.org", "confirm"))
+        expect(page.locator(".results")).to_contain_text("confirmed and counted")
+        _sign(page, found, "Bora Demir", "bora.a11y@example.org")
+        found.confirm = _link(server, "bora.a11y@example.org", "confirm")
+        _sign(page, found, "Cem Kaya", "cem.a11y@example.org")
+        found.withdraw = _link(server, "cem.a11y@example.org", "withdraw")
+        with server.app.app_context():
+            found.pending_id = get_session().scalars(  # Bora's
+                select(Signature.id).where(Signature.source.is_(None))
+                .order_by(Signature.id)).all()[1]
 
         _log_in(page, server.base)
         page.goto(server.base + f"/organiser/campaigns/{found.campaign}/members")
         page.get_by_label("Email address").fill("a11y-invitee@example.org")
-        page.get_by_role("button", name=re.compile("invit", re.I)).click()
+        page.get_by_role("button", name="Invite", exact=True).click()
         found.invitation = _link(server, "a11y-invitee@example.org", "invitations")
     finally:
         context.close()
@@ -234,7 +254,11 @@ ORGANISER = {
     "paper entry": lambda p: f"/organiser/campaigns/{p.campaign}/events/{p.event_id}/paper",
     "signatures": lambda p: f"/organiser/campaigns/{p.campaign}/signatures",
     "invalidate": lambda p: f"/organiser/campaigns/{p.campaign}/invalidate",
+    "invalidate one": lambda p: (f"/organiser/campaigns/{p.campaign}/invalidate"
+                                 f"?signature={p.pending_id}"),
     "exports": lambda p: f"/organiser/campaigns/{p.campaign}/exports",
+    "exports with errors": lambda p: (f"/organiser/campaigns/{p.campaign}/export.csv"
+                                      "?date_from=2026-12-05&date_to=2026-12-01"),
     "members": lambda p: f"/organiser/campaigns/{p.campaign}/members",
     "audit log": lambda p: f"/organiser/campaigns/{p.campaign}/audit",
     "password": lambda p: "/organiser/password",
@@ -246,6 +270,8 @@ def test_organiser_page_is_accessible(name: str, organiser: BrowserContext, page
     page = organiser.new_page()
     try:
         page.goto(pages.base + ORGANISER[name](pages))
+        if name.endswith("with errors"):
+            expect(page.locator("#error-summary")).to_be_visible()
         assert_accessible(page)
     finally:
         page.close()
@@ -451,3 +477,49 @@ def test_every_page_reflows_at_320_css_pixels(browser: Browser, pages: Pages) ->
         finally:
             context.close()
     assert not too_wide, "\n".join(too_wide)
+
+
+def test_withdrawal_done_is_accessible(visitor: BrowserContext, pages: Pages) -> None:
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + pages.withdraw)
+        withdraw = page.get_by_role("button", name="Withdraw my signature")
+        if withdraw.count():  # the phone withdraws; the desktop sees the link used
+            withdraw.click()
+            expect(page.locator("main")).to_contain_text("withdrawn")
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+def test_invitation_with_errors_is_accessible(visitor: BrowserContext, pages: Pages) -> None:
+    page = visitor.new_page()
+    try:
+        page.goto(pages.base + pages.invitation)
+        page.get_by_role("button", name="Create my account and join").click()
+        expect(page.locator("#error-summary")).to_be_focused()
+        assert_accessible(page)
+    finally:
+        page.close()
+
+
+# Organiser pages after pressing a button that shows more: (path, the button's name).
+ORGANISER_PREVIEWS = {
+    "campaign preview": (lambda p: f"/organiser/campaigns/{p.campaign}/edit", "Preview"),
+    "invalidation preview": (lambda p: (f"/organiser/campaigns/{p.campaign}/invalidate"
+                                        f"?signature={p.pending_id}"), "Preview"),
+}
+
+
+@pytest.mark.parametrize("name", list(ORGANISER_PREVIEWS))
+def test_organiser_preview_is_accessible(name: str, organiser: BrowserContext,
+                                         pages: Pages) -> None:
+    path, button = ORGANISER_PREVIEWS[name]
+    page = organiser.new_page()
+    try:
+        page.goto(pages.base + path(pages))
+        page.get_by_role("button", name=button, exact=True).click()
+        expect(page.get_by_role("heading", name="Preview")).to_be_visible()
+        assert_accessible(page)
+    finally:
+        page.close()
