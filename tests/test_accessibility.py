@@ -6,8 +6,9 @@ the confirmation and withdrawal pages, the big screen and kiosk, and every organ
 on a phone and on a desktop. A test fails with each violation's rule, help text and the
 elements it found, so the message says what to mend.
 
-What axe cannot see is tested elsewhere: keyboard use and focus (test_browser.py), pages
-without JavaScript (test_signing.py and the other view tests).
+What axe cannot judge is tested here by hand: every tab stop visibly focused, signing with
+the keyboard alone, where the focus lands after a mistake, and no sideways scrolling at 320
+CSS pixels. Pages without JavaScript are tested by the view tests and test_browser.py.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def assert_accessible(page: Page) -> None:
     assert not problems, f"{page.url}:\n" + "\n".join(problems)
 
 
-# Public pages: (name, path from Pages, what to do on the page before checking it).
+# Public pages: name -> path, from what the fixture arranged.
 PUBLIC = {
     "home": lambda p: "/",
     "campaign": lambda p: f"/campaigns/{p.campaign}",
@@ -239,6 +240,7 @@ def test_login_with_a_wrong_password_is_accessible(visitor: BrowserContext, page
         page.close()
 
 
+# Organiser pages (the owner logged in): name -> path.
 ORGANISER = {
     "home": lambda p: "/organiser/",
     "new campaign": lambda p: "/organiser/campaigns/new",
