@@ -251,6 +251,17 @@ def _kiosk_setup(server: Server, site: Site) -> tuple[str, int, str]:
         return email, event.id, code
 
 
+def _start_kiosk(page: Page, site: Site, email: str, event_id: int) -> None:
+    """Log in as the organiser and start the kiosk for the event on this page."""
+    page.goto(site.url("/organiser/login"))
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(site.url(f"/organiser/campaigns/{site.campaign_slug}/events"))
+    page.locator(f'form[action$="/events/{event_id}/kiosk"] button').click()
+    expect(page).to_have_url(site.url("/kiosk"))
+
+
 def _field_values(page: Page) -> list[str]:
     return page.evaluate(
         "() => Array.from(document.querySelectorAll('input, select, textarea'))"
@@ -273,13 +284,7 @@ def _kiosk_cycle(browser: Browser, site: Site, email: str, event_id: int) -> Non
     context = new_context(browser, viewport={"width": 800, "height": 1280}, has_touch=True)
     try:
         page = context.new_page()
-        page.goto(site.url("/organiser/login"))
-        page.get_by_label("Email address").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.goto(site.url(f"/organiser/campaigns/{site.campaign_slug}/events"))
-        page.locator(f'form[action$="/events/{event_id}/kiosk"] button').click()
-        expect(page).to_have_url(site.url("/kiosk"))
+        _start_kiosk(page, site, email, event_id)
         expect(page.get_by_role("heading", level=1)).to_have_text("Demand number 1")
         assert page.get_by_role("link").all_inner_texts() == ["Organisers: leave kiosk mode"]
 
@@ -351,13 +356,7 @@ def test_kiosk_clears_a_form_left_half_filled(server: Server, site: Site) -> Non
         context = new_context(browser, viewport={"width": 800, "height": 1280}, has_touch=True)
         try:
             page = context.new_page()
-            page.goto(site.url("/organiser/login"))
-            page.get_by_label("Email address").fill(email)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.goto(site.url(f"/organiser/campaigns/{site.campaign_slug}/events"))
-            page.locator(f'form[action$="/events/{event_id}/kiosk"] button').click()
-            expect(page).to_have_url(site.url("/kiosk"))
+            _start_kiosk(page, site, email, event_id)
             page.get_by_label("Full name").fill("Walked Away")
             page.get_by_label("Email address").fill("walked.away@example.org")
             started = time.monotonic()
@@ -369,16 +368,6 @@ def test_kiosk_clears_a_form_left_half_filled(server: Server, site: Site) -> Non
             context.close()
 
     in_browser(check)
-
-
-def _start_kiosk(page: Page, site: Site, email: str, event_id: int) -> None:
-    page.goto(site.url("/organiser/login"))
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.goto(site.url(f"/organiser/campaigns/{site.campaign_slug}/events"))
-    page.locator(f'form[action$="/events/{event_id}/kiosk"] button').click()
-    expect(page).to_have_url(site.url("/kiosk"))
 
 
 def test_kiosk_thanks_screen_stays_when_asked(server: Server, site: Site) -> None:
