@@ -315,8 +315,8 @@ def test_organiser_form_with_errors_is_accessible(
 
 
 def test_kiosk_pages_are_accessible(browser: Browser, viewport: str, pages: Pages) -> None:
-    """The stall's tablet: the kiosk form (empty and with errors), the thanks page and the
-    organiser's exit page."""
+    """The stall's tablet: the kiosk form (empty, warning before it empties itself, and with
+    errors), the thanks page and the organiser's exit page."""
     context = browser.new_context(viewport=VIEWPORTS[viewport], has_touch=True)
     context.set_default_timeout(TIMEOUT_MS)
     try:
@@ -329,6 +329,14 @@ def test_kiosk_pages_are_accessible(browser: Browser, viewport: str, pages: Page
         page.locator(f'form[action$="/events/{pages.event_id}/kiosk"] button').click()
         expect(page).to_have_url(pages.base + "/kiosk")
         assert_accessible(page)
+
+        # Left alone with something typed, the form warns before it empties itself.
+        page.get_by_label("Full name").fill("Ayşe")
+        warning = page.locator("[data-idle-warning]")
+        expect(warning).to_be_visible(timeout=10_000)
+        assert_accessible(page)
+        page.keyboard.press("Enter")  # "I am still here"
+        expect(warning).to_be_hidden()
 
         fill_signer(page, name="Ayşe Yılmaz", email="ayse@@example")
         page.get_by_role("button", name="Sign", exact=True).click()

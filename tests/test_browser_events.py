@@ -422,3 +422,41 @@ def test_kiosk_thanks_screen_goes_back_without_javascript(server: Server, site: 
             context.close()
 
     in_browser(check)
+
+
+def test_kiosk_warns_before_emptying_a_form_and_keeps_it_on_one_press(
+    server: Server, site: Site
+) -> None:
+    """Someone still reading is warned before the idle reset (3 s into the 6 s here) and
+    keeps everything typed with one key press (WCAG 2.2.1); left alone, the form empties."""
+    email, event_id, _code = _kiosk_setup(server, site)
+
+    def check(browser: Browser) -> None:
+        context = new_context(browser, viewport={"width": 800, "height": 1280}, has_touch=True)
+        try:
+            page = context.new_page()
+            _start_kiosk(page, site, email, event_id)
+            warning = page.locator("[data-idle-warning]")
+            expect(warning).to_be_hidden()
+            name = page.get_by_label("Full name")
+            name.fill("Still Here")
+            started = time.monotonic()
+            expect(warning).to_be_visible(timeout=10_000)
+            assert time.monotonic() - started >= 2, "warned before half the idle time"
+            expect(warning).to_contain_text("this form empties itself")
+            keep = page.get_by_role("button", name="I am still here")
+            expect(keep).to_be_focused()
+            page.keyboard.press("Enter")
+            expect(warning).to_be_hidden()
+            expect(name).to_be_focused()
+            page.wait_for_timeout(4_500)  # past the moment the form would have been emptied
+            expect(name).to_have_value("Still Here")
+            # Nobody answers this time: warned again, then emptied.
+            expect(warning).to_be_visible(timeout=10_000)
+            expect(name).to_have_value("", timeout=10_000)
+            expect(page.locator("[data-idle-warning]")).to_be_hidden()
+            assert page.evaluate("window.__cspViolations") == []
+        finally:
+            context.close()
+
+    in_browser(check)
