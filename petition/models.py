@@ -200,6 +200,8 @@ class Signature(Base):
     )
     ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default=SignatureStatus.PENDING)
+    # Emails sent about this signature; one past MAX_EMAILS_PER_SIGNATURE once the cap has
+    # stopped one (signing writes the row every time: petition/signing/statements.py).
     emails_sent: Mapped[int] = mapped_column(SmallInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,7 +1,8 @@
-"""Signing several demands at once (the campaign form): one statement inserts the new
-signatures on all the ticked demands (on PostgreSQL with their email, when all are new), then
-the demands signed before get the confirmation again or an "already signed" note. SQLite and
-PostgreSQL; the messages stay in the outbox (MAIL_DELIVERY=worker) so their rows are read.
+"""Signing several demands at once (the campaign form): one statement writes the signatures
+on all the ticked demands (new ones inserted, the demands signed before updated), then one
+email names them all: the confirmation for the pending ones, an "already signed" note for the
+confirmed. SQLite and PostgreSQL; the messages stay in the outbox (MAIL_DELIVERY=worker) so
+their rows are read.
 """
 
 from __future__ import annotations
@@ -91,14 +92,17 @@ def test_a_repeat_of_the_whole_form_writes_nothing_new_and_stops_at_the_cap(app,
         assert _post(client, campaign.slug, ids).status_code == 303
     signed = _signatures(db)
     assert len(signed) == 2
-    assert all(s.emails_sent == cap for s in signed.values())
+    # emails_sent stops one past the cap: the row is written on every submission, so a
+    # capped one takes as long as any other (statements.py).
+    assert all(s.emails_sent == cap + 1 for s in signed.values())
     assert len(_messages(db)) == cap  # the same screen after that, and no email
 
 
 def test_the_same_signer_on_overlapping_demands_at_once(app, db):
     """Six browsers send the same address for overlapping sets of demands at the same moment:
     one signature per demand, and each signature's emails_sent equals the number of queued
-    emails that name it (none lost, none counted twice, the cap kept)."""
+    emails that name it (none lost, none counted twice, the cap kept), or is one past the
+    cap once the cap stopped an email."""
     campaign = make_campaign(db, demands=3)
     d1, d2, d3 = (d.id for d in campaign.demands)
     sets = [[d1, d2, d3], [d3, d2, d1], [d2], [d1, d3], [d1, d2, d3], [d2, d3]]
@@ -125,8 +129,9 @@ def test_the_same_signer_on_overlapping_demands_at_once(app, db):
     messages = _messages(db)
     for signature in signed.values():
         named = sum(signature.id in (m.links or {}).get(emails.WITHDRAW, []) for m in messages)
-        assert signature.emails_sent == named
-        assert 1 <= named <= app.config["MAX_EMAILS_PER_SIGNATURE"]
+        cap = app.config["MAX_EMAILS_PER_SIGNATURE"]
+        assert signature.emails_sent == named or signature.emails_sent == named + 1 == cap + 1
+        assert 1 <= named <= cap
 
 
 def test_one_closed_demand_among_new_ones_writes_nothing(app, client, db):

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from petition.models import DemandStatus, OutboxMessage, Signature, SignatureStatus
 from petition.signing import counts
-from petition.signing.services import _constant
+from petition.signing.statements import constant as _constant
 from tests.helpers import make_campaign, sign_campaign, sign_petition
 
 

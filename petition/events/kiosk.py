@@ -321,7 +321,8 @@ def kiosk_sign() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]
     signer = _signer(form, target.event.code)
     session = get_session()
     try:
-        outcome = signing.sign(session, chosen, signer, request.remote_addr)
+        # In a transaction (autocommit=False): a repeat of the same form is rolled back.
+        outcome = signing.sign(session, chosen, signer, request.remote_addr, autocommit=False)
         repeat = not outcome.refused and is_repeat(session, outcome, target.event.code, shown_at)
         if not (outcome.refused or repeat):
             session.commit()
