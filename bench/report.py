@@ -459,6 +459,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "python bench/instructions.py --only floor  # the same for the framework floor's sign flow (bench/floor_app.py)",
         "python bench/dbwork.py --database-url URL --path /petitions/<slug>  # the database's own work for one request (blocks / VM instructions)",
         "python bench/rekey.py [--database-url URL] [--sizes 100000,1000000]  # how long `flask rotate-data-key` takes (the downtime of a data key change)",
+        "python bench/probe.py [--database-url URL] [-n 1000]  # whether a sign POST's time tells that the address had signed (docs/privacy.md)",
         "```",
         "",
         "This run:",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL
+from tests.conftest import BACKENDS, PG_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,3 +149,25 @@ def test_bench_smoke_postgresql(tmp_path: Path) -> None:
                    "--loader", "python", "--sign-loader", "python", *only)
     _check_run(results, "postgresql", workloads)
     assert results["loaders"]["get"] == results["loaders"]["sign"] == "python"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_timing_probe_smoke(tmp_path: Path, backend: str) -> None:
+    """bench/probe.py times a few submissions per state and writes well-formed results."""
+    out = tmp_path / "probe.json"
+    url = ["--database-url", _bench_pg_url()] if backend == "postgresql" else []
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "probe.py"), "-n", "12", "--warm-up", "2",
+         "--out", str(out), *url],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("PETITION_", "GUNICORN_"))},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["database"] == backend and report["rounds"] == 12
+    assert set(report["states"]) == {"new", "pending", "confirmed", "at the cap", "invalidated"}
+    for row in report["states"].values():
+        assert 0 < row["p10_ms"] <= row["median_ms"] <= row["p90_ms"]
+        assert 0 <= row["p_slower_than_new"] <= 1
+    assert report["states"]["new"]["p_slower_than_new"] == 0.5  # against itself
+    assert "P(confirmed slower than pending)" in proc.stdout
