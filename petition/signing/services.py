@@ -140,7 +140,6 @@ def sign(
     """
     c = cipher()
     now = utcnow()
-    cap = int(current_app.config["MAX_EMAILS_PER_SIGNATURE"])
     row = {
         "v_email_key": c.email_key(signer.email),
         "v_email_domain_key": c.domain_key(signer.email),
@@ -153,7 +152,7 @@ def sign(
         "v_source": signer.source,
         "v_ip_hash": c.ip_hash(ip_address),
         "v_now": now,
-        "v_cap": cap,
+        "v_cap": int(current_app.config["MAX_EMAILS_PER_SIGNATURE"]),
         "m_recipient_enc": c.encrypt(signer.email, "outbox.recipient"),
     }
     dialect = session.get_bind().dialect.name
@@ -167,12 +166,12 @@ def sign(
     if outcome.refused:
         return outcome
     emailed: dict[int, Demand] = {}
-    for signature_id, demand_id, status, emails_sent, created_at in sorted(
+    for signature_id, demand_id, status, created, gets_email in sorted(
             written, key=lambda r: r.demand_id):
-        if created_at == now:
-            outcome.created.append(signature_id)
-        elif status not in statements.EMAILED or emails_sent > cap:
+        if not gets_email:
             continue  # capped, or invalidated: say nothing
+        if created:
+            outcome.created.append(signature_id)
         elif status == SignatureStatus.PENDING:
             outcome.pending_again.append(signature_id)
         else:
@@ -198,9 +197,9 @@ def _sign_one(session: Session, demand: Demand, row: dict[str, Any]) -> SignOutc
         written = connection.execute(statements.sign_one(), params).first()
     if written is None:
         return SignOutcome(refused=[demand.id])
-    signature_id, status, created_at, message_id = written
+    signature_id, status, created, message_id = written
     outcome = SignOutcome(message_id=message_id)
-    if created_at == row["v_now"]:
+    if created:
         outcome.created.append(signature_id)
     elif message_id is not None:
         again = (outcome.pending_again if status == SignatureStatus.PENDING

@@ -76,14 +76,22 @@ def takes_signatures(now: Any) -> list[ColumnElement[bool]]:
     ]
 
 
+def _emailed(now: Any) -> ColumnElement[bool]:
+    """SQL, in the RETURNING of _upsert(): the row just written gets an email: it is new
+    (created now), or it is pending or confirmed and its emails_sent, counted by the
+    statement, is within the v_cap emails allowed per signature."""
+    return and_(Signature.status.in_([constant(s) for s in EMAILED]),
+                or_(Signature.created_at == now, Signature.emails_sent <= bindparam("v_cap")))
+
+
 def _upsert(dialect: str, demands: ColumnElement[bool], *, in_order: bool = False) -> Any:
     """INSERT ... SELECT a signature on each demand matching `demands` that takes signatures;
     where this person signed it already (ON CONFLICT on demand and email key), the same
     statement UPDATEs that row instead: if it is pending or confirmed, emails_sent + 1 up to
     one past the v_cap emails allowed (so a row over the cap is still written). RETURNING
-    (id, demand_id, status, emails_sent, created_at) of each row written, new or old; a demand
-    that does not take signatures gets no row. in_order writes them in demand id order (the
-    lock order).
+    (id, demand_id, status, created, emailed) of each row written, new or old: created if it
+    was inserted now, emailed if it gets an email (_emailed); a demand that does not take
+    signatures gets no row. in_order writes them in demand id order (the lock order).
 
     The check and the write are one statement: a demand closed a moment ago refuses at once,
     even when the page the signer saw (or the display cache) still said open.
@@ -107,8 +115,9 @@ def _upsert(dialect: str, demands: ColumnElement[bool], *, in_order: bool = Fals
             index_elements=["demand_id", "email_key"],
             set_={"emails_sent": case((counted, sent + constant(1)), else_=sent)},
         )
-        .returning(Signature.id, Signature.demand_id, Signature.status, Signature.emails_sent,
-                   Signature.created_at)
+        .returning(Signature.id, Signature.demand_id, Signature.status,
+                   (Signature.created_at == now).label("created"),
+                   _emailed(now).label("emailed"))
     )
 
 
@@ -119,6 +128,22 @@ def upsert_each(dialect: str) -> Any:
                    in_order=True)
 
 
+_OUTBOX = ["recipient_enc", *MESSAGE, "links", "status", "attempts", "next_attempt_at",
+           "created_at"]
+
+
+def _queue(rows: Any) -> Any:
+    """INSERT INTO outbox_messages the messages SELECTed by rows (recipient_enc, the MESSAGE
+    columns and links), pending from v_now, RETURNING their ids."""
+    return insert(OutboxMessage).from_select(_OUTBOX, rows).returning(OutboxMessage.id)
+
+
+def _pending_from_now() -> list[ColumnElement[Any]]:
+    """The status, attempts, next_attempt_at and created_at of a message queued at v_now."""
+    now = bindparam("v_now", type_=UTCDateTime())
+    return [constant(OutboxStatus.PENDING), constant(0), now, now]
+
+
 @cache
 def insert_message_if() -> Any:
     """INSERT the signing email (m_* parameters, links and the v_now time) into the outbox
@@ -126,26 +151,8 @@ def insert_message_if() -> Any:
     columns = OutboxMessage.__table__.c
     values = [bindparam(f"m_{name}", type_=columns[name].type)
               for name in ("recipient_enc", *MESSAGE, "links")]
-    now = bindparam("v_now", type_=UTCDateTime())
-    rows = select(*values, constant(OutboxStatus.PENDING), constant(0), now, now).where(
-        bindparam("m_wanted", type_=Boolean))
-    return (
-        insert(OutboxMessage)
-        .from_select(["recipient_enc", *MESSAGE, "links", "status", "attempts",
-                      "next_attempt_at", "created_at"], rows)
-        .returning(OutboxMessage.id)
-    )
-
-
-def emails_allowed(row: Any) -> ColumnElement[bool]:
-    """SQL: the row written by _upsert() gets an email: it is new (created now), or it is
-    pending or confirmed and its emails_sent, counted by the statement, is within the v_cap
-    emails allowed per signature."""
-    return and_(
-        row.c.status.in_([constant(s) for s in EMAILED]),
-        or_(row.c.created_at == bindparam("v_now", type_=UTCDateTime()),
-            row.c.emails_sent <= bindparam("v_cap")),
-    )
+    return _queue(select(*values, *_pending_from_now()).where(
+        bindparam("m_wanted", type_=Boolean)))
 
 
 @cache
@@ -155,7 +162,7 @@ def sign_one() -> Any:
 
         WITH signed AS (INSERT INTO signatures ... ON CONFLICT DO UPDATE ... RETURNING ...),
              message AS (INSERT INTO outbox_messages SELECT ... FROM signed WHERE ...)
-        SELECT signed.id, signed.status, signed.created_at, message.id
+        SELECT signed.id, signed.status, signed.created, message.id
             FROM signed LEFT JOIN message ON true
 
     The email is the confirmation (m_* parameters, linking the signature to confirm and to
@@ -174,21 +181,14 @@ def sign_one() -> Any:
         else_=func.json_build_object(constant(emails.CONFIRM), ids, constant(emails.WITHDRAW),
                                      ids, type_=JSON),
     )
-    now = bindparam("v_now", type_=UTCDateTime())
     rows = (
         select(bindparam("m_recipient_enc", type_=columns["recipient_enc"].type), *chosen, links,
-               constant(OutboxStatus.PENDING), constant(0), now, now)
+               *_pending_from_now())
         .select_from(signed)
-        .where(emails_allowed(signed))
+        .where(signed.c.emailed)
     )
-    message = (
-        insert(OutboxMessage)
-        .from_select(["recipient_enc", *MESSAGE, "links", "status", "attempts",
-                      "next_attempt_at", "created_at"], rows)
-        .returning(OutboxMessage.id)
-        .cte("message")
-    )
-    return select(signed.c.id, signed.c.status, signed.c.created_at, message.c.id).select_from(
+    message = _queue(rows).cte("message")
+    return select(signed.c.id, signed.c.status, signed.c.created, message.c.id).select_from(
         signed.outerjoin(message, true()))
 
 
