@@ -128,8 +128,8 @@ def sign(
     is inserted; for one that exists on (demand_id, email_key) the same statement updates it
     instead, and the address gets the confirmation again (pending) or an "already signed"
     note (confirmed), at most MAX_EMAILS_PER_SIGNATURE emails per signature. Either way the
-    same statements run with the same writes, so a submission takes as long whether or not
-    the address signed before (statements.py). A demand that no longer takes signatures is
+    same statements run and the signature's row is written, so a submission takes as long
+    whether or not the address signed before (statements.py). A demand that no longer takes signatures is
     listed in outcome.refused: the caller then rolls back and explains. Otherwise the caller
     commits.
 
