@@ -449,7 +449,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "## Commands",
         "",
         "```sh",
-        "make bench        # both databases, full size, rewrites this file (about 25-35 minutes)",
+        "make bench        # both databases, full size, rewrites this file (about 20-35 minutes)",
         "make bench-quick  # shorter, growth to 100k signatures, does not rewrite this file",
         "make bench-smoke  # a few hundred requests per workload (tests/test_bench.py does the same in `make test`)",
         "python bench/run.py --quick --sign-loader python  # the sign flow from bench/load.py instead of wrk",
