@@ -59,13 +59,12 @@ class SigningEmail(NamedTuple):
     html: str
 
 
-@lru_cache(maxsize=256)
-def signing_email(
+def render_signing_email(
     locale: str, max_age_days: int, to_confirm: tuple[Listed, ...], already: tuple[Listed, ...]
 ) -> SigningEmail:
-    """The email's kind, subject, text and HTML with a hole for each link, made once per
-    language and list of demands: everything but the links is the same for every signer (and
-    no signer's data is in them). The locale is part of the cache key: the caller is in it."""
+    """The email's kind, subject, text and HTML with a hole for each link: everything but the
+    links is the same for every signer (and no signer's data is in them). The locale is the
+    caller's (it is in it); it is an argument so that signing_email() caches by it."""
     context = {
         "to_confirm": to_confirm,
         "already": already,
@@ -85,6 +84,10 @@ def signing_email(
     return SigningEmail(kind, subject, render_template("mail/signing.txt", **context),
                         render_template("mail/signing.html", **context))
 
+
+
+# Made once per language and list of demands.
+signing_email = lru_cache(maxsize=256)(render_signing_email)
 
 def links(to_confirm: Sequence[int], all_ids: Sequence[int]) -> dict[str, list[int]]:
     """What OutboxMessage.links keeps: the signature ids each link names."""

@@ -129,9 +129,9 @@ def sign(
     instead, and the address gets the confirmation again (pending) or an "already signed"
     note (confirmed), at most MAX_EMAILS_PER_SIGNATURE emails per signature. Either way the
     same statements run and the signature's row is written, so a submission takes as long
-    whether or not the address signed before (statements.py). A demand that no longer takes signatures is
-    listed in outcome.refused: the caller then rolls back and explains. Otherwise the caller
-    commits.
+    whether or not the address signed before (statements.py). A demand that no longer takes
+    signatures is listed in outcome.refused: the caller then rolls back and explains.
+    Otherwise the caller commits.
 
     On PostgreSQL one demand (the common case) and its email are one statement in autocommit
     (statements.sign_one; not with autocommit=False, for a caller that may roll back).
@@ -238,9 +238,9 @@ def _email_parts(demands: Sequence[Demand], to_confirm: Sequence[Demand],
         return note if already and not to_confirm else confirm
     if not (to_confirm or already):
         to_confirm = sorted(demands, key=lambda d: d.ordinal)
-    render = emails.signing_email.__wrapped__
-    return render(str(get_locale() or ""), int(current_app.config["CONFIRM_MAX_AGE_DAYS"]),
-                  _listed(to_confirm), _listed(already))
+    days = int(current_app.config["CONFIRM_MAX_AGE_DAYS"])
+    return emails.render_signing_email(str(get_locale() or ""), days, _listed(to_confirm),
+                                       _listed(already))
 
 
 @dataclass(frozen=True)
