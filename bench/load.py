@@ -148,7 +148,9 @@ async def run_sign(args: argparse.Namespace) -> dict[str, Any]:
             rng = random.Random(w)
             while time.perf_counter() < deadline and issued < args.max:
                 issued += 1
-                email = f"supporter.{tag}.{w}.{issued}@{DOMAINS[issued % len(DOMAINS)]}"
+                # A hyphen between the numbers: Gmail ignores dots, and so does the app's
+                # duplicate check, which took supporter.T.1.23 and .12.3 as one address.
+                email = f"supporter.{tag}.{w}-{issued}@{DOMAINS[issued % len(DOMAINS)]}"
                 try:
                     if await _sign_one(http, args.base, args.slug, email, rng, stats):
                         stats.done += 1

@@ -91,7 +91,9 @@ end
 
 local function next_form(token, src)
   issued = issued + 1
-  local email = string.format("supporter.%s.%d.%d@%s", tag, thread_id, issued,
+  -- A hyphen between the numbers: Gmail ignores dots, and so does the app's duplicate check
+  -- (DOTLESS_EMAIL_DOMAINS), which took supporter.T.1.23 and supporter.T.12.3 as one address.
+  local email = string.format("supporter.%s.%d-%d@%s", tag, thread_id, issued,
     DOMAINS[issued % #DOMAINS + 1])
   local parts = { "csrf_token=" .. encode(token), "src=" .. src, "name=" .. pick(NAMES),
     "email=" .. encode(email), "country=" .. pick(COUNTRIES),
