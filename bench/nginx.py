@@ -28,6 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "deploy" / "nginx" / "petition.conf"
 SNIPPET = ROOT / "deploy" / "nginx" / "petition-proxy.conf"
 MAIN = ROOT / "deploy" / "nginx" / "petition-main.conf"  # top-level directives, included as shipped
+# What docs/operations.md ("Surges") has an install set in nginx.conf's events block, which
+# an include cannot change. Debian ships 768, and each request passed to the app takes two
+# connections (the visitor's and the app's).
+WORKER_CONNECTIONS = 16384
+DEBIAN_WORKER_CONNECTIONS = 768
 
 
 def nginx_path() -> str | None:
@@ -99,7 +104,8 @@ class Nginx:
     port that redirects to it.
     """
 
-    def __init__(self, upstream_port: int, directory: Path, *, workers: int = 1) -> None:
+    def __init__(self, upstream_port: int, directory: Path, *, workers: int = 1,
+                 worker_connections: int = WORKER_CONNECTIONS) -> None:
         self.directory = directory
         self.https_port, self.http_port = _free_port(), _free_port()
         self.https_base = f"https://127.0.0.1:{self.https_port}"
@@ -122,7 +128,7 @@ include {MAIN};
 daemon off;
 pid {directory / 'nginx.pid'};
 error_log {directory / 'error.log'} warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;

@@ -7,6 +7,7 @@ import http.client
 import http.cookiejar
 import os
 import re
+import resource
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bench import loaders
 from bench import nginx as bench_nginx
 from bench.nginx import Nginx, render_site
 from petition.models import Signature, SignatureStatus
@@ -26,6 +28,7 @@ from tests.helpers import make_campaign, signer
 from tests.liveserver import free_port, live_server
 from tests.test_server import session_of
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -215,6 +218,67 @@ def test_nginx_workers_get_the_cpu_before_the_app(site: Site) -> None:
     else:
         assert {_nice(pid) for pid in workers} == {_nice(os.getpid())}
         assert f"setpriority({priority}) failed" in (site.nginx.directory / "error.log").read_text()
+
+
+def _rlimit_nofile() -> int:
+    match = re.search(r"^worker_rlimit_nofile (\d+);", bench_nginx.MAIN.read_text(), re.MULTILINE)
+    assert match, "petition-main.conf sets no worker_rlimit_nofile"
+    return int(match.group(1))
+
+
+def test_the_documented_connection_limit_is_the_one_tests_and_benchmarks_run() -> None:
+    """docs/operations.md and petition-main.conf tell an install to raise nginx's events
+    limit to the number bench/nginx.py runs with, and let each worker open the files for it
+    (two per request passed to the app)."""
+    wanted = f"worker_connections {bench_nginx.WORKER_CONNECTIONS};"
+    assert wanted in (ROOT / "docs" / "operations.md").read_text()
+    assert wanted in bench_nginx.MAIN.read_text()
+    assert bench_nginx.WORKER_CONNECTIONS > bench_nginx.DEBIAN_WORKER_CONNECTIONS
+    assert _rlimit_nofile() >= 2 * bench_nginx.WORKER_CONNECTIONS
+
+
+def _may_raise_open_files_to(limit: int) -> bool:
+    """Whether this process (and so the nginx it starts) may set its open-file limit to
+    limit: within its hard limit, or beyond it with CAP_SYS_RESOURCE, which a production
+    master started by systemd as root has and a container's root may lack."""
+    cap_sys_resource = 1 << 24
+    status = (Path("/proc") / "self" / "status").read_text()
+    effective = int(re.search(r"^CapEff:\s*([0-9a-f]+)$", status, re.MULTILINE).group(1), 16)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1] >= limit or bool(effective & cap_sys_resource)
+
+
+def test_nginx_workers_may_open_the_files_a_surge_needs(site: Site) -> None:
+    """petition-main.conf's worker_rlimit_nofile is in effect (systemd starts nginx with
+    1,024). Where nginx may not raise its limit that far, it says so and keeps the one it
+    was started with."""
+    limit = _rlimit_nofile()
+    assert site.nginx.proc is not None
+    workers = _nginx_workers(site.nginx.proc.pid)
+    assert len(workers) >= 1
+    soft = set()
+    for pid in workers:
+        line = next(x for x in (Path("/proc") / str(pid) / "limits").read_text().splitlines()
+                    if x.startswith("Max open files"))
+        soft.add(int(line.split()[3]))
+    if _may_raise_open_files_to(limit):
+        assert soft == {limit}
+    else:
+        assert soft == {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+        assert f"setrlimit(RLIMIT_NOFILE, {limit}) failed" in (
+            site.nginx.directory / "error.log").read_text()
+
+
+def test_a_surge_of_visitors_all_get_the_page(site: Site) -> None:
+    """1,500 visitors at once (wrk keeps 1,500 connections asking for the petition page)
+    through the shipped config with the documented events limit: every one gets the page,
+    none is refused or cut off. With Debian's stock 768 most are refused (bench/surge.py)."""
+    assert loaders.wrk_path(), "wrk is missing: make bench-deps (a dependency of make test) installs it"
+    result = loaders.get(f"{site.base}/petitions/{site.slug}", connections=1500, duration=3,
+                         max_requests=10**9, loader="wrk").result()
+    assert result["requests"] > 1500
+    assert result["errors"] == {"total": 0}, result
+    assert "worker_connections are not enough" not in (
+        site.nginx.directory / "error.log").read_text()
 
 
 def test_plain_http_is_redirected_to_https(site: Site) -> None:
