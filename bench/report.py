@@ -8,7 +8,7 @@ from typing import Any
 
 DB_TITLES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 # Sections of docs/performance.md written by hand: carried over when the file is rewritten.
-KEPT_SECTIONS = ("Analysis", "Counting under load")
+KEPT_SECTIONS = ("Analysis", "Counting under load", "Surges")
 
 
 def _get(tree: Any, *keys: Any) -> Any:
@@ -387,8 +387,8 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "# Performance",
         "",
         "Numbers from one `make bench` run; the tables, the targets and the profile below are "
-        "written by `bench/run.py --docs`. The sections **Analysis** and **Counting under load** "
-        "are written by hand and kept when the file is rewritten.",
+        "written by `bench/run.py --docs`. The sections **Analysis**, **Counting under load** and "
+        "**Surges** are written by hand and kept when the file is rewritten.",
         "",
         "## Machine and setup",
         "",
@@ -460,6 +460,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "python bench/dbwork.py --database-url URL --path /petitions/<slug>  # the database's own work for one request (blocks / VM instructions)",
         "python bench/rekey.py [--database-url URL] [--sizes 100000,1000000]  # how long `flask rotate-data-key` takes (the downtime of a data key change)",
         "python bench/probe.py [--database-url URL] [-n 1000]  # whether a sign POST's time tells that the address had signed (docs/privacy.md)",
+        "python bench/surge.py [--database-url URL] [--visitors 2000,4000,8000]  # thousands of visitors at once through deploy/nginx/, with Debian's and the documented worker_connections (\"Surges\" below)",
         "```",
         "",
         "This run:",
@@ -526,6 +527,8 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
     out.append(kept.get("Analysis", "## Analysis\n\n(To be written after a full run.)\n"))
     out.append("")
     out.append(kept.get("Counting under load", ""))
+    out.append("")
+    out.append(kept.get("Surges", ""))
     path.write_text("\n".join(out).rstrip() + "\n")
 
 

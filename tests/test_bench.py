@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from bench import nginx as bench_nginx
 from tests.conftest import BACKENDS, PG_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,19 @@ def test_bench_smoke_sqlite(tmp_path: Path) -> None:
     loader = "wrk" if shutil.which("wrk") else "python"
     assert results["loaders"]["get"] == results["loaders"]["sign"] == loader
 
+    # `--docs` rewrites the tables of docs/performance.md and keeps its hand-written sections.
+    from bench import report
+
+    docs = tmp_path / "performance.md"
+    shutil.copy(ROOT / "docs" / "performance.md", docs)
+    before = report._kept(docs.read_text())
+    assert set(before) == set(report.KEPT_SECTIONS)
+    report.write_docs(results, docs)
+    text = docs.read_text()
+    assert "mode `smoke`" in text
+    for name, section in before.items():
+        assert section.strip() in text, name
+
 
 @pytest.mark.skipif(not PG_URL, reason="PETITION_TEST_DATABASE_URL not set")
 def test_bench_smoke_postgresql(tmp_path: Path) -> None:
@@ -171,3 +185,32 @@ def test_timing_probe_smoke(tmp_path: Path, backend: str) -> None:
         assert 0 <= row["p_slower_than_new"] <= 1
     assert report["states"]["new"]["p_slower_than_new"] == 0.5  # against itself
     assert "P(confirmed slower than pending)" in proc.stdout
+
+
+def test_surge_smoke(tmp_path: Path) -> None:
+    """bench/surge.py runs a small surge through nginx with both events limits (Debian's and
+    the documented one) and writes well-formed results; with the documented limit no visitor
+    is refused and every signature the app accepted is in the database."""
+    out = tmp_path / "surge.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "surge.py"), "--visitors", "300", "--duration", "2",
+         "--signers", "4", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("PETITION_", "GUNICORN_"))},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["database"] == "sqlite" and report["nginx"].startswith("nginx/")
+    runs = {run["worker_connections"]: run for run in report["runs"]}
+    assert set(runs) == {bench_nginx.DEBIAN_WORKER_CONNECTIONS, bench_nginx.WORKER_CONNECTIONS}
+    for run in runs.values():
+        assert run["visitors"] == 300
+        assert run["pages"]["requests"] > 0 and run["pages"]["rps"] > 0
+        assert run["sign"]["signatures"] > 0
+        assert run["every_303_stored"] is True
+        assert run["signatures_stored"] + run["sent_again"] == run["app_answered_303"] > 0
+    documented = runs[bench_nginx.WORKER_CONNECTIONS]
+    assert documented["sent_again"] == 0  # every signer's address is new (bench/wrk/sign.lua)
+    assert documented["pages"]["errors"] == {"total": 0}
+    assert documented["nginx_ran_out_of_connections"] == 0
+    assert f"300 visitors, worker_connections {bench_nginx.WORKER_CONNECTIONS:>5}" in proc.stdout
