@@ -5,6 +5,7 @@ Every value can be overridden with GUNICORN_* environment variables read below.
 
 import multiprocessing
 import os
+import resource
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Processes use the cores, threads cover database waits: cores + 1 processes of 4 threads.
@@ -109,3 +110,30 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201
         raise SystemExit(_WORKER_BOOT_ERROR) from exc
     except UNAVAILABLE:
         pass
+
+
+# Room for a worker's own files beside its client connections: its database and mail
+# connections, a selector per thread waiting for a new connection's request, its logs.
+_OWN_FILES = 1024
+
+
+def on_starting(server):  # noqa: ANN001, ANN201
+    """Let every worker hold its connections and its own files before the system says no.
+
+    A gthread worker keeps up to `worker_connections` (gunicorn's 1,000) client connections
+    open. systemd starts a service with a soft limit of 1,024 open files, and under a surge
+    through nginx a worker reached 1,014 of them; past the limit, requests fail with "Too
+    many open files" (docs/operations.md, "Surges"). So the master raises its soft limit,
+    which its workers inherit, as far as the hard limit allows (systemd's is 524,288), as
+    nginx's `worker_rlimit_nofile` does.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = server.cfg.worker_connections + _OWN_FILES
+    allowed = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < allowed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+    if allowed < wanted:
+        server.log.warning(
+            "Open files are limited to %d: a worker holding %d connections may fail requests "
+            "with 'Too many open files'. Raise the limit (LimitNOFILE= in the systemd unit) "
+            "to at least %d.", allowed, server.cfg.worker_connections, wanted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -27,13 +28,14 @@ def free_port() -> int:
 @contextmanager
 def live_server(
     database_url: str, tmp: Path, *, workers: int = 2, threads: int = 8, port: int | None = None,
-    **config: str,
+    open_files: tuple[int, int] | None = None, **config: str,
 ) -> Iterator[str]:
     """Run the app under gunicorn on a free port; yields its base URL, e.g. http://127.0.0.1:PORT.
 
     The app uses the test keys, the console mail transport writing to tmp/outbox (unless
     config overrides it) and no rate limits. Extra PETITION_* settings come from **config;
-    `port` is the one to bind (default: a free one).
+    `port` is the one to bind (default: a free one); `open_files` the (soft, hard) limit of
+    open files gunicorn starts with (default: this process's).
     """
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
@@ -59,6 +61,8 @@ def live_server(
             "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60",
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=None if open_files is None else (
+            lambda: resource.setrlimit(resource.RLIMIT_NOFILE, open_files)),
     )
     try:
         deadline = time.monotonic() + 60
