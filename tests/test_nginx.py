@@ -228,8 +228,8 @@ def _rlimit_nofile() -> int:
 
 def test_the_documented_connection_limit_is_the_one_tests_and_benchmarks_run() -> None:
     """docs/operations.md and petition-main.conf tell an install to raise nginx's events
-    limit to the number bench/nginx.py runs with, and let each worker open the files for it
-    (two per request passed to the app)."""
+    limit to the number bench/nginx.py runs with, and let each worker open that many
+    sockets with room for the cache's files beside them."""
     wanted = f"worker_connections {bench_nginx.WORKER_CONNECTIONS};"
     assert wanted in (ROOT / "docs" / "operations.md").read_text()
     assert wanted in bench_nginx.MAIN.read_text()
