@@ -177,6 +177,23 @@ http {{
                 self.proc.kill()
                 self.proc.wait()
 
+    def worker_pids(self) -> list[int]:
+        """nginx's worker processes: the children of its master that serve requests (the
+        cache manager and loader are children too)."""
+        if self.proc is None:
+            return []
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    serving = b"worker process" in (entry / "cmdline").read_bytes()
+                except (OSError, IndexError):
+                    continue  # gone meanwhile
+                if parent == self.proc.pid and serving:
+                    found.append(int(entry.name))
+        return found
+
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this run's certificate (and checks it)."""
         return ssl.create_default_context(cafile=str(self.cert))

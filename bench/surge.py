@@ -65,18 +65,15 @@ def _answered_303(log: Path) -> int:
                and '/sign HTTP/1.1" 303 ' in line)
 
 
-def _nginx_workers_peak_mb(master: int) -> float:
-    """The peak resident memory of nginx's worker processes (children of master), summed."""
+def _peak_rss_mb(pids: list[int]) -> float:
+    """The peak resident memory of these processes, summed."""
     total = 0
-    for entry in Path("/proc").iterdir():
+    for pid in pids:
         try:
-            if not entry.name.isdigit() or b"worker process" not in (entry / "cmdline").read_bytes():
-                continue
-            status = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines())
+            status = (Path("/proc") / str(pid) / "status").read_text()
         except OSError:
             continue  # gone meanwhile
-        if int(status["PPid"]) == master:
-            total += int(status["VmHWM"].split()[0])
+        total += int(status.split("VmHWM:", 1)[1].split()[0])
     return round(total / 1024, 1)
 
 
@@ -103,8 +100,7 @@ def _run(env: dict[str, str], directory: Path, seed: dataset.Seed, app: Any, *, 
                             loader="wrk") if signers else None
         pages = page.result()
         signed = sign.result() if sign else None
-        assert proxy.proc is not None
-        nginx_mb = _nginx_workers_peak_mb(proxy.proc.pid)
+        nginx_mb = _peak_rss_mb(proxy.worker_pids())
     log = (directory / "nginx" / "error.log").read_text()
     stored, again, _top = _rows_after(app, seed.sign_demand_id, last_id)
     answered = _answered_303(directory / "server.log")

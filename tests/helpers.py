@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -93,3 +94,10 @@ def login(client: FlaskClient, email: str = "org@example.org",
     response = client.post("/organiser/login", data={"csrf_token": token, "email": email,
                                                      "password": password})
     assert response.status_code == 303, response.text
+
+
+def soft_open_files(pid: int | str) -> int:
+    """The soft limit of open files of a running process (/proc/<pid>/limits)."""
+    line = next(x for x in (Path("/proc") / str(pid) / "limits").read_text().splitlines()
+                if x.startswith("Max open files"))
+    return int(line.split()[3])

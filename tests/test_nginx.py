@@ -24,7 +24,7 @@ from bench import nginx as bench_nginx
 from bench.nginx import Nginx, render_site
 from petition.models import Signature, SignatureStatus
 from tests.conftest import Outbox
-from tests.helpers import make_campaign, signer
+from tests.helpers import make_campaign, signer, soft_open_files
 from tests.liveserver import free_port, live_server
 from tests.test_server import session_of
 
@@ -183,22 +183,6 @@ def _stat(pid: int | str) -> list[str]:
     return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
 
 
-def _nginx_workers(pid: int) -> list[int]:
-    """nginx's worker processes: the children of its master, pid, that serve requests (the
-    cache manager and loader keep the normal priority)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int(_stat(entry.name)[1])
-                serving = b"worker process" in (entry / "cmdline").read_bytes()
-            except (OSError, IndexError):
-                continue  # gone meanwhile
-            if parent == pid and serving:
-                found.append(int(entry.name))
-    return found
-
-
 def _nice(pid: int) -> int:
     return int(_stat(pid)[16])
 
@@ -210,8 +194,7 @@ def test_nginx_workers_get_the_cpu_before_the_app(site: Site) -> None:
     match = re.search(r"^worker_priority (-?\d+);", bench_nginx.MAIN.read_text(), re.MULTILINE)
     assert match and int(match.group(1)) < 0
     priority = int(match.group(1))
-    assert site.nginx.proc is not None
-    workers = _nginx_workers(site.nginx.proc.pid)
+    workers = site.nginx.worker_pids()
     assert len(workers) >= 1
     if os.geteuid() == 0:
         assert {_nice(pid) for pid in workers} == {priority}
@@ -252,14 +235,9 @@ def test_nginx_workers_may_open_the_files_a_surge_needs(site: Site) -> None:
     1,024). Where nginx may not raise its limit that far, it says so and keeps the one it
     was started with."""
     limit = _rlimit_nofile()
-    assert site.nginx.proc is not None
-    workers = _nginx_workers(site.nginx.proc.pid)
+    workers = site.nginx.worker_pids()
     assert len(workers) >= 1
-    soft = set()
-    for pid in workers:
-        line = next(x for x in (Path("/proc") / str(pid) / "limits").read_text().splitlines()
-                    if x.startswith("Max open files"))
-        soft.add(int(line.split()[3]))
+    soft = {soft_open_files(pid) for pid in workers}
     if _may_raise_open_files_to(limit):
         assert soft == {limit}
     else:

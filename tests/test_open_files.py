@@ -15,6 +15,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
+from tests.helpers import soft_open_files
 from tests.liveserver import live_server
 
 REQUEST = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -24,10 +25,7 @@ LOW = 900  # below the 1,000 connections one worker may hold
 def _worker_soft_limit(tmp: Path) -> int:
     """The soft open-file limit of the one worker, found by its pid in the server log."""
     log = (tmp / "server.log").read_text()
-    pid = log.split("Booting worker with pid: ", 1)[1].split()[0]
-    line = next(x for x in (Path("/proc") / pid / "limits").read_text().splitlines()
-                if x.startswith("Max open files"))
-    return int(line.split()[3])
+    return soft_open_files(log.split("Booting worker with pid: ", 1)[1].split()[0])
 
 
 def _hard() -> int:
