@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from limits import parse_many
 
 DEFAULTS: dict[str, Any] = {
     # Where links in emails and QR codes point to; the root of the site.
@@ -63,7 +64,11 @@ DEFAULTS: dict[str, Any] = {
     "PAPER_CSV_MAX_BYTES": 512 * 1024,
     # Rate limits (flask-limiter syntax); storage is memory unless REDIS_URL is set.
     "RATELIMIT_ENABLED": True,
+    # Per client network (an IPv4 address, an IPv6 /64), counted under a keyed hash of it.
     "RATELIMIT_SIGN": "60 per minute;600 per hour",
+    # Per event and network, for signatures carrying an event's code on its day (a crowd
+    # behind one venue Wi-Fi): petition.signing.limits.
+    "RATELIMIT_SIGN_EVENT": "300 per minute;3000 per hour",
     "RATELIMIT_POSTER": "30 per minute;300 per hour",
     "RATELIMIT_LOGIN": "10 per minute;100 per day",
     "RATELIMIT_LOGIN_ACCOUNT": "20 per hour",
@@ -112,6 +117,7 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["WTF_CSRF_SECRET_KEY"] = signing_keys(app.config)
     if not app.config["DATA_KEY"]:
         app.config["DATA_KEY"] = key_file(instance / "data.key").decode()
+    _check_rate_limits(app.config)
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
 
 
@@ -145,6 +151,26 @@ def _read_secret_files(config: dict[str, Any]) -> None:
         if not value.strip():
             raise ConfigError(f"PETITION_{name}_FILE: {path} is empty.")
         config[name] = value
+
+
+# The rate limits the app sets (flask-limiter's own RATELIMIT_* options are not limits).
+RATE_LIMIT_SETTINGS = ("RATELIMIT_SIGN", "RATELIMIT_SIGN_EVENT", "RATELIMIT_POSTER",
+                       "RATELIMIT_LOGIN", "RATELIMIT_LOGIN_ACCOUNT")
+
+
+def _check_rate_limits(config: Mapping[str, Any]) -> None:
+    """Refuse a rate limit flask-limiter cannot read: it would skip it on every request,
+    leaving signing or logins unlimited with no more than a log line."""
+    for name in RATE_LIMIT_SETTINGS:
+        value = config.get(name)
+        try:
+            if not isinstance(value, str) or not parse_many(value):
+                raise ValueError(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"PETITION_{name}: {value!r} is not a rate limit. Write one or more limits "
+                "separated by ';', each a number per minute, hour or day, e.g. "
+                "'60 per minute;600 per hour'.") from exc
 
 
 def signing_keys(config: Mapping[str, Any]) -> list[str]:

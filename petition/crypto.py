@@ -26,6 +26,7 @@ class DataCipher:
         self._email_key = _derive(raw, b"petition email dedup hmac v1")
         self._ip_key = _derive(raw, b"petition ip hmac v1")
         self._domain_key = _derive(raw, b"petition email domain hmac v1")
+        self._limit_key = _derive(raw, b"petition rate limit hmac v1")
         self._fingerprint = _derive(raw, b"petition data key fingerprint v1").hex()
         self._dotless = {d.lower() for d in (dotless_domains or ["gmail.com", "googlemail.com"])}
 
@@ -97,6 +98,11 @@ class DataCipher:
         if not ip:
             return None
         return hmac.new(self._ip_key, ip.encode(), hashlib.sha256).hexdigest()
+
+    def limit_key(self, network: str) -> str:
+        """Keyed HMAC (hex, 128 bits) of a client's network, the key rate limits count under:
+        a key of its own, so a rate-limit key cannot be matched with a stored IP hash."""
+        return hmac.new(self._limit_key, network.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _unknown_version() -> NoReturn:

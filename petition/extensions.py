@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from functools import lru_cache
 from typing import Any
 
 from babel import Locale
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask.logging import default_handler
 from flask_babel import Babel, get_locale, get_translations
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
+
+# The part of an IPv6 address a rate limit counts: one subscriber line, one server or one
+# network usually gets a whole /64 (and often a /56 or /48), so counting single addresses
+# would give anyone 2^64 tries.
+IPV6_PREFIX = 64
+
+
+def client_network(address: str | None) -> str:
+    """What rate limits count for a client address: an IPv4 address as it is, an IPv6
+    address as its /64 network (an IPv4-mapped one as its IPv4 address)."""
+    if not address:
+        return "-"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an address (a test client, a unix socket): counted as given
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_PREFIX), strict=False))
+    return str(parsed)
+
+
+def limit_key() -> str:
+    """The rate-limit key of the request's client: a keyed hash of its network, so the
+    limiter's storage (Redis, or each process's memory) never holds a client's address."""
+    cipher = current_app.extensions["petition.cipher"]
+    return cipher.limit_key(client_network(request.remote_addr))
+
 
 babel = Babel()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+limiter = Limiter(key_func=limit_key, default_limits=[])
 
 LIMITER_RECOVERED = "Rate limit storage recovered"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +21,16 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from sqlalchemy import select
 
+from petition import create_app
 from petition.db import get_session
 from petition.events import services as events
 from petition.models import Campaign, Signature
 from petition.organiser.services import add_demand
 from tests import test_browser as shared
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.conftest import base_config
 from tests.helpers import make_campaign, make_organiser
+from tests.liveserver import live_server
 from tests.test_browser import Server, Site, fill_signer
 
 # The server fixtures of test_browser.py, used here under the same names.
@@ -460,3 +464,67 @@ def test_kiosk_warns_before_emptying_a_form_and_keeps_it_on_one_press(
             context.close()
 
     in_browser(check)
+
+
+def test_a_rally_on_one_network_signs_through_the_event_qr_code(
+        sqlite_template: Path, tmp_path: Path) -> None:
+    """At a rally the phones share the venue's Wi-Fi (here: one address). Through the event's
+    QR code (its short link) on its day they share the event's allowance, counted apart from
+    the network's own limit; past it, a phone gets its form back with what was typed and
+    when to try again. One worker, so the limits' memory counters are one site's."""
+    path = tmp_path / "rally.sqlite3"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    app = create_app(base_config(url, tmp_path), instance_path=str(tmp_path / "instance"))
+    try:
+        with app.app_context():
+            db = get_session()
+            campaign = make_campaign(db, title="Rally campaign", goal=10)
+            demand = campaign.demands[0]
+            events.create_event(db, campaign, events.EventInput(
+                name="Rally", date=dt.datetime.now(dt.UTC).date(), code="rally-today",
+                demand_id=demand.id), organiser_id=None)
+            db.commit()
+            petition = f"/petitions/{demand.slug}"
+        with live_server(url, tmp_path, workers=1, threads=4, RATELIMIT_ENABLED="true",
+                         RATELIMIT_SIGN="1 per minute", RATELIMIT_SIGN_EVENT="2 per minute") as base:
+            shared.wait_until_serving(base)
+            outcomes: list[str] = []
+            in_browser(lambda browser: _rally(browser, base, petition, outcomes))
+        assert outcomes == ["signed", "signed", "refused", "signed", "refused"]
+        with app.app_context():
+            sources = get_session().scalars(select(Signature.source)).all()
+        assert sorted(sources, key=lambda s: s or "") == [None, "rally-today", "rally-today"]
+    finally:
+        app.extensions["petition.engine"].dispose()
+
+
+def _rally(browser: Browser, base: str, petition: str, outcomes: list[str]) -> None:
+    people = [("Ayşe Yılmaz", True), ("Bora Demir", True), ("Cem Kaya", True),
+              ("Deniz Arslan", False), ("Elif Şahin", False)]
+    for name, scanned in people:
+        context = new_context(browser, viewport={"width": 390, "height": 844}, has_touch=True,
+                              is_mobile=True)
+        try:
+            page = context.new_page()
+            page.goto(base + ("/e/rally-today" if scanned else petition))
+            expect(page).to_have_url(re.compile(re.escape(petition) + (r"\?src=rally-today$" if scanned else "$")))
+            email = name.split()[0].lower() + "@example.org"
+            fill_signer(page, name=name, email=email)
+            page.get_by_role("button", name="Sign", exact=True).tap()
+            heading = page.get_by_role("heading", level=1)
+            expect(heading).not_to_have_text("")
+            if "check your email" in heading.inner_text():
+                outcomes.append("signed")
+                continue
+            outcomes.append("refused")
+            message = ("Too many signatures were sent from your network in the last minute (at "
+                       "events many people share one connection). Your details are kept below: "
+                       "please wait a minute and sign again.")
+            expect(page.get_by_role("link", name=message)).to_be_visible()  # the error summary
+            expect(page.get_by_role("paragraph").filter(has_text=message)).to_be_visible()
+            expect(page.get_by_label("Full name")).to_have_value(name)
+            expect(page.get_by_label("Email address")).to_have_value(email)
+            assert page.evaluate("window.__cspViolations") == []
+        finally:
+            context.close()

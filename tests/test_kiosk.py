@@ -26,6 +26,7 @@ from petition.events import services as events
 from petition.models import (
     Campaign,
     CampaignStatus,
+    Demand,
     DemandStatus,
     Event,
     OutboxMessage,
@@ -345,8 +346,8 @@ def test_errors_keep_the_typed_details_and_the_form_stays_usable(kiosk, app, out
 
 
 def test_over_the_sign_limit_the_kiosk_keeps_the_typed_details(make_app):
-    """The kiosk shares the stall's network with the supporters' phones: over the limit the
-    next person gets the form back with what they typed and why, not an error page."""
+    """Over the kiosk's limit the next person gets the form back with what they typed and
+    why, not an error page."""
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN="2 per minute")
     world = make_world(app)
     client = app.test_client()
@@ -358,10 +359,32 @@ def test_over_the_sign_limit_the_kiosk_keeps_the_typed_details(make_app):
     assert response.status_code == 429
     assert response.headers["Cache-Control"] == "no-store"
     text = unescape(response.text)
-    assert "Too many signatures were sent from your network in the last minute" in text
+    assert ("Too many signatures were sent from this kiosk in the last minute. Your details "
+            "are kept below: please wait a minute and sign again.") in text
+    assert 0 < int(response.headers["Retry-After"]) <= 61
     assert f'value="{SIGNER["email"]}"' in text and SIGNER["name"] in text
     assert hidden(response.text)["form_nonce"] == fields["form_nonce"]
     assert len(signatures(app)) == 2
+
+
+def test_phones_on_the_stall_network_do_not_use_up_the_kiosk(make_app):
+    """The kiosk and the supporters' phones share the stall's Wi-Fi (one address): each has
+    its own count, so a queue signing on their phones does not lock the kiosk, nor the
+    kiosk the phones."""
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN="2 per minute")
+    world = make_world(app)
+    phone = app.test_client()
+    with database(app) as db:
+        path = f"/petitions/{db.get(Demand, world.demand_ids[0]).slug}"
+    statuses = [phone.post(f"{path}/sign", data={**signer(email=f"phone{i}@example.org"),
+                                                 "csrf_token": csrf_token(phone, path)}
+                           ).status_code for i in range(3)]
+    assert statuses == [303, 303, 429]  # the stall's network is over its limit for phones
+    kiosk = app.test_client()
+    assert start_kiosk(kiosk, world.slug, world.stall).status_code == 303
+    assert [kiosk_post(kiosk, email=f"k{i}@example.org").status_code for i in range(2)] == [303, 303]
+    assert kiosk_post(kiosk, email="k2@example.org").status_code == 429  # its own limit
+    assert len(signatures(app)) == 4
 
 
 def test_double_submit_signs_once_and_sends_one_email(kiosk, app, outbox):

@@ -43,6 +43,7 @@ from flask import session as flask_session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, PasswordField
@@ -64,7 +65,7 @@ from petition.events.kiosk_services import (
     text_without_links,
 )
 from petition.events.routes import bp
-from petition.extensions import csrf, limiter
+from petition.extensions import csrf, limit_key, limiter
 from petition.mail import dispatch_after_commit
 from petition.models import Demand, Event
 from petition.signing import display
@@ -74,8 +75,8 @@ from petition.signing.forms import (
     PetitionSignForm,
     SignatureForm,
     note_not_saved,
-    note_rate_limited,
 )
+from petition.signing.limits import kiosk_key, note_breach
 
 SESSION_KEY = "kiosk"
 OPEN_FORMS_MAX = 5  # forms shown but not yet sent (another tab, a reload) that stay valid
@@ -235,16 +236,23 @@ def _sign_limit() -> str:
     return current_app.config["RATELIMIT_SIGN"]
 
 
-def _kiosk_sign_breached(_limit: object) -> Response | None:
-    """Over the sign limit (a kiosk shares its network with the phones at the stall): the
-    form back with the typed details and a message; the default 429 page if not a kiosk."""
+def _kiosk_key() -> str:
+    """A kiosk counts its signatures per event and network, apart from the phones signing on
+    the stall's Wi-Fi (a POST from a browser that is no kiosk: per network)."""
+    marker = _marker()
+    return kiosk_key(marker.event_id) if marker is not None else limit_key()
+
+
+def _kiosk_sign_breached(breach: RequestLimit) -> Response | None:
+    """Over the sign limit: the form back with the typed details and a message; the default
+    429 page if not a kiosk."""
     marker = _active_marker()
     target = _shown_target(marker) if marker is not None else None
     if target is None:
         return None
     form = _make_form(target)
-    note_rate_limited(form)
-    return make_response(_render_form(target, form, 429))
+    headers = note_breach(form, breach, kiosk=True)
+    return make_response(*_render_form(target, form, 429), headers)
 
 
 def _login_limit() -> str:
@@ -293,7 +301,7 @@ def _signer(form: SignatureForm, source: str) -> signing.SignerInput:
 
 @bp.post("/kiosk")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
-@limiter.limit(_sign_limit, on_breach=_kiosk_sign_breached)
+@limiter.limit(_sign_limit, key_func=_kiosk_key, on_breach=_kiosk_sign_breached)
 def kiosk_sign() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign at the kiosk: once per shown form, then the thank-you screen (303)."""
     marker = _active_marker()

@@ -12,7 +12,7 @@ import pycountry
 from babel import support
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, request
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -109,6 +109,17 @@ def decode_form_body(body: bytes) -> MultiDict[str, str]:
     return ImmutableMultiDict(pairs)
 
 
+def submitted_form() -> ImmutableMultiDict[str, str] | None:
+    """The request's HTML form body as the sign forms read it (see decode_form_body), from
+    the body kept by the request: what reads it before the form (a rate limit's key) leaves
+    it for the form. None for JSON or anything else (treated as an empty form)."""
+    if request.mimetype == _FORM_URLENCODED:
+        return decode_form_body(request.get_data(cache=True))
+    if request.mimetype == "multipart/form-data":
+        return request.form  # Werkzeug decodes multipart text with replacement already
+    return None
+
+
 class MaxLength(Length):
     """Length that stops the validation chain, so an overlong value gets one message."""
 
@@ -119,13 +130,36 @@ class MaxLength(Length):
             raise StopValidation(str(exc)) from exc
 
 
-def note_rate_limited(form: FlaskForm) -> None:
+def note_rate_limited(form: FlaskForm, wait: int | None = None, *, kiosk: bool = False) -> None:
     """Say on a sign form (typed details kept) that too many signatures came from this
-    network: the answer to a rate-limited POST (429) on every sign form."""
-    form.form_errors.append(_(
-        "Too many signatures were sent from your network in the last minute (at events many "
-        "people share one connection). Your details are kept below: please wait a minute and "
-        "sign again."))
+    network (or kiosk): the answer to a rate-limited POST (429) on every sign form.
+
+    wait: None for a limit per minute; else the seconds until a longer limit (e.g. 600 an
+    hour) lets the network sign again, which the message gives in minutes or hours."""
+    if wait is None:
+        if kiosk:
+            first = _("Too many signatures were sent from this kiosk in the last minute.")
+        else:
+            first = _("Too many signatures were sent from your network in the last minute (at "
+                      "events many people share one connection).")
+        second = _("Your details are kept below: please wait a minute and sign again.")
+    else:
+        if kiosk:
+            first = _("Too many signatures were sent from this kiosk recently.")
+        else:
+            first = _("Too many signatures were sent from your network recently (at events many "
+                      "people share one connection).")
+        minutes = -(-wait // 60)
+        if minutes <= 90:
+            second = ngettext("Your details are kept below: please sign again in %(num)d minute.",
+                              "Your details are kept below: please sign again in %(num)d minutes.",
+                              minutes)
+        else:
+            hours = -(-minutes // 60)
+            second = ngettext("Your details are kept below: please sign again in %(num)d hour.",
+                              "Your details are kept below: please sign again in %(num)d hours.",
+                              hours)
+    form.form_errors.append(f"{first} {second}")
 
 
 def note_not_saved(form: FlaskForm) -> None:
@@ -260,11 +294,7 @@ class SignatureForm(FlaskForm):
             """Read only HTML form bodies: text fields, never uploads or JSON."""
             if hasattr(formdata, "getlist") or not (request and request.method in _SUBMIT_METHODS):
                 return super().wrap_formdata(form, formdata)  # type: ignore[misc]
-            if request.mimetype == _FORM_URLENCODED:
-                return decode_form_body(request.get_data(cache=True))
-            if request.mimetype == "multipart/form-data":
-                return request.form  # Werkzeug decodes multipart text with replacement already
-            return None  # JSON or anything else: treated as an empty form
+            return submitted_form()
 
     name = StringField(
         _l("Full name"),

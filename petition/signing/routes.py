@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_limiter import RequestLimit
 
 from petition.db import UNAVAILABLE, commit_if_begun, get_session, rollback_if_reachable
 from petition.errors import RETRY_AFTER
@@ -22,35 +23,30 @@ from petition.extensions import csrf, limiter
 from petition.http import json_response
 from petition.mail import dispatch_after_commit
 from petition.models import Campaign, Demand, SignatureStatus
-from petition.signing import counts, display, services, tokens
+from petition.signing import counts, display, limits, services, tokens
 from petition.signing.forms import (
     CampaignSignForm,
     PetitionSignForm,
     SignatureForm,
     clean_source,
     note_not_saved,
-    note_rate_limited,
 )
 
 bp = Blueprint("signing", __name__)
 
 
-def _sign_limit() -> str:
-    return current_app.config["RATELIMIT_SIGN"]
-
-
-def _petition_sign_breached(_limit: object) -> Response:
+def _petition_sign_breached(breach: RequestLimit) -> Response:
     demand = _shown_demand((request.view_args or {}).get("slug", ""))
     form = PetitionSignForm()
-    note_rate_limited(form)
-    return make_response(_render_petition(demand, form, 429))
+    headers = limits.note_breach(form, breach)
+    return make_response(*_render_petition(demand, form, 429), headers)
 
 
-def _campaign_sign_breached(_limit: object) -> Response:
+def _campaign_sign_breached(breach: RequestLimit) -> Response:
     campaign = _shown_campaign((request.view_args or {}).get("slug", ""))
     form = CampaignSignForm()
-    note_rate_limited(form)
-    return make_response(_render_campaign(campaign, form, 429))
+    headers = limits.note_breach(form, breach)
+    return make_response(*_render_campaign(campaign, form, 429), headers)
 
 
 def _signer(form: SignatureForm) -> services.SignerInput:
@@ -140,7 +136,7 @@ def _note_closed(form: CampaignSignForm, demand: Demand) -> bool:
 
 @bp.post("/campaigns/<slug>/sign")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
-@limiter.limit(_sign_limit, on_breach=_campaign_sign_breached)
+@limiter.limit(limits.sign_limit, key_func=limits.sign_key, on_breach=_campaign_sign_breached)
 def campaign_sign(slug: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign the ticked demands of a campaign at once (one email for all)."""
     campaign = _shown_campaign(slug)  # the INSERT checks again that each takes signatures
@@ -239,7 +235,7 @@ def petition(slug: str) -> str:
 
 @bp.post("/petitions/<slug>/sign")
 @csrf.exempt  # the form checks its own CSRF token, so a stale one keeps the typed details
-@limiter.limit(_sign_limit, on_breach=_petition_sign_breached)
+@limiter.limit(limits.sign_limit, key_func=limits.sign_key, on_breach=_petition_sign_breached)
 def petition_sign(slug: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign one demand."""
     demand = _shown_demand(slug)  # the INSERT checks again that it takes signatures

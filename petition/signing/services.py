@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from petition.crypto import DataCipher
 from petition.db import begin_write
+from petition.extensions import client_network
 from petition.models import (
     Campaign,
     CampaignStatus,
@@ -150,7 +151,9 @@ def sign(
         "v_contact_consent": signer.contact_consent,
         "v_public_consent": signer.public_consent,
         "v_source": signer.source,
-        "v_ip_hash": c.ip_hash(ip_address),
+        # Of the network (an IPv6 /64), as rate limits count: one client's signatures
+        # group together for moderation however it steps through its addresses.
+        "v_ip_hash": c.ip_hash(client_network(ip_address)) if ip_address else None,
         "v_now": now,
         "v_cap": int(current_app.config["MAX_EMAILS_PER_SIGNATURE"]),
         "m_recipient_enc": c.encrypt(signer.email, "outbox.recipient"),
