@@ -15,6 +15,7 @@ from petition.extensions import (
     babel,
     configured_locale,
     csrf,
+    drop_idle_limiter_hook,
     install_template_gettext,
     limiter,
     log_limiter_to_app,
@@ -58,6 +59,7 @@ def create_app(
     install_template_gettext(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    drop_idle_limiter_hook(app)
     log_limiter_to_app()
     markdown.init_app(app)
     errors.init_app(app)

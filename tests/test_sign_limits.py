@@ -214,3 +214,20 @@ def test_moderation_groups_a_network_as_the_limits_count_it(app):
         assert hashes == [cipher.ip_hash("2001:db8:1:2::/64")] * 2 + [
             cipher.ip_hash("2001:db8:1:3::/64"), cipher.ip_hash("203.0.113.7")]
 
+
+def test_the_limiter_hook_for_every_request_is_dropped_when_idle(make_app):
+    """flask-limiter's before_request hook only looks for whole-app limits, which the app
+    does not set; the views' own limits (the tests above) are checked by their decorators."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
+
+
+def test_whole_app_limits_still_apply_when_configured(make_app):
+    """An operator's PETITION_RATELIMIT_DEFAULT keeps the hook, and so its limit."""
+    try:
+        app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute")
+        assert limiter._check_request_limit in app.before_request_funcs[None]
+        client = _client(app)
+        assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
+    finally:  # the limiter is one object for the process: later apps must not inherit it
+        limiter.limit_manager.set_default_limits([])
