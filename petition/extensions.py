@@ -15,6 +15,8 @@ from flask_limiter import Limiter
 from flask_limiter.constants import ConfigVars
 from flask_wtf import CSRFProtect
 
+from petition.http import once_per_request
+
 # The part of an IPv6 address a rate limit counts: one subscriber line, one server or one
 # network usually gets a whole /64 (and often a /56 or /48), so counting single addresses
 # would give anyone 2^64 tries.
@@ -39,9 +41,11 @@ def client_network(address: str | None) -> str:
 
 def limit_key() -> str:
     """The rate-limit key of the request's client: a keyed hash of its network, so the
-    limiter's storage (Redis, or each process's memory) never holds a client's address."""
+    limiter's storage (Redis, or each process's memory) never holds a client's address.
+    Made once per request (flask-limiter asks for it once per limit)."""
     cipher = current_app.extensions["petition.cipher"]
-    return cipher.limit_key(client_network(request.remote_addr))
+    return once_per_request(
+        "limit_key", lambda: cipher.limit_key(client_network(request.remote_addr)))
 
 
 babel = Babel()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, current_app, request
 from werkzeug.wrappers import Response as BaseResponse
@@ -23,6 +24,22 @@ SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
 )
+
+
+T = TypeVar("T")
+
+
+def once_per_request(name: str, make: Callable[[], T]) -> T:
+    """make()'s value, made at most once per request and kept on the request itself.
+
+    Not on flask.g: g belongs to the app context, which requests share when one was pushed
+    around them (a test's, a CLI command's), so a value of one request would answer the next.
+    """
+    key = f"petition.{name}"
+    environ = request.environ
+    if key not in environ:
+        environ[key] = make()
+    return environ[key]
 
 
 _SECURITY_HEADERS_BY_KEY = tuple((name.lower(), name, value) for name, value in SECURITY_HEADERS)

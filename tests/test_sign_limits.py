@@ -231,3 +231,29 @@ def test_whole_app_limits_still_apply_when_configured(make_app):
         assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
     finally:  # the limiter is one object for the process: later apps must not inherit it
         limiter.limit_manager.set_default_limits([])
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_requests_in_one_app_context_each_count_their_own_network_and_code(limited, form):
+    """The limit key, the event and the form read for it are kept per request, not on the
+    app context's g, which requests share when a context was pushed around them: each
+    request here is counted for its own network and its own code and signs its own address.
+    (One browser, whose address changes: Flask-WTF keeps its CSRF token on g.)"""
+    campaign, _other, codes = _world(limited, 0)
+    browser = _client(limited)
+
+    def sign(address: str, email: str, src: str | None = None) -> int:
+        browser.environ_base["REMOTE_ADDR"] = address
+        return _sign(browser, campaign, form, email, src).status_code
+
+    with limited.app_context():
+        # 198.51.100.1's event allowance (4) and 198.51.100.2's own limit (2) stay apart
+        assert [sign("198.51.100.1", f"one{i}@example.org", codes[0]) for i in range(2)] == [303] * 2
+        assert [sign("198.51.100.2", f"two{i}@example.org") for i in range(3)] == [303, 303, 429]
+        assert [sign("198.51.100.1", f"one{i}@example.org", codes[0])
+                for i in range(2, 5)] == [303, 303, 429]
+        db = get_session()
+        sources = Counter(db.scalars(select(Signature.source)))
+        email_keys = set(db.scalars(select(Signature.email_key)))
+    assert sources == {codes[0]: 4, None: 2}
+    assert len(email_keys) == 6  # six addresses: no request signed with another's form

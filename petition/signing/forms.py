@@ -38,6 +38,8 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget, Select, html_params
 
+from petition.http import once_per_request
+
 NAME_MAX = 120
 EMAIL_MAX = 254
 POSTCODE_MAX = 16
@@ -109,10 +111,15 @@ def decode_form_body(body: bytes) -> MultiDict[str, str]:
     return ImmutableMultiDict(pairs)
 
 
-def submitted_form() -> ImmutableMultiDict[str, str] | None:
+def submitted_form() -> MultiDict[str, str] | None:
     """The request's HTML form body as the sign forms read it (see decode_form_body), from
-    the body kept by the request: what reads it before the form (a rate limit's key) leaves
-    it for the form. None for JSON or anything else (treated as an empty form)."""
+    the body kept by the request and decoded once per request: what reads it before the
+    form (a rate limit's key) leaves it for the form. None for JSON or anything else
+    (treated as an empty form)."""
+    return once_per_request("submitted_form", _decode_submitted_form)
+
+
+def _decode_submitted_form() -> MultiDict[str, str] | None:
     if request.mimetype == _FORM_URLENCODED:
         return decode_form_body(request.get_data(cache=True))
     if request.mimetype == "multipart/form-data":

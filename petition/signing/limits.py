@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_limiter import RequestLimit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from petition.db import UNAVAILABLE
 from petition.extensions import limit_key
+from petition.http import once_per_request
 from petition.models import Event
 from petition.signing import display
 from petition.signing.forms import (
@@ -76,9 +77,7 @@ def _find_event() -> int | None:
 
 def event_id() -> int | None:
     """The event whose allowance this sign POST counts against, or None (once per request)."""
-    if "sign_event_id" not in g:
-        g.sign_event_id = _find_event()
-    return g.sign_event_id
+    return once_per_request("sign_event_id", _find_event)
 
 
 def sign_limit() -> str:
