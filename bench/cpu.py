@@ -7,7 +7,8 @@ database and prints the process CPU time per request for the bare "hello" app, t
 page, count.json (first poll and a 304 re-poll) and the sign flow (GET the page, POST a
 valid signature with a unique email, exactly as bench/load.py does over HTTP);
 "sign_campaign" is the same on the campaign page with three of its demands ticked (one
-email for the three); "floor" is the
+email for the three); "sign_limited" is "sign" with the rate limits on, as in production
+(counted in Redis with --redis-url); "floor" is the
 same flow on bench/floor_app.py (the framework alone), so sign minus floor is what the app
 adds to the stack's own cost. CPU time of
 one process is far steadier than throughput on a shared machine, so this is the number to
@@ -42,7 +43,7 @@ import hello_app  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 WORKLOADS = ("hello", "page", "count", "count_304", "sign", "floor", "signed", "confirm",
-             "sign_campaign")
+             "sign_campaign", "sign_limited")
 
 
 def _measure(fn: Callable[[int], None], n: int) -> float:
@@ -55,6 +56,31 @@ def _measure(fn: Callable[[int], None], n: int) -> float:
     return (time.process_time() - start) / n * 1000
 
 
+def expect(response: Any, status: int) -> Any:
+    if response.status_code != status:
+        raise SystemExit(f"{response.request.path}: {response.status_code}, expected {status}")
+    return response
+
+
+def form(i: int) -> dict[str, str]:
+    return {"name": "Ayşe Yılmaz", "email": f"cpu-{time.time_ns()}-{i}@example.org",
+            "country": "TR", "postcode": "34000", "contact_consent": "y",
+            "public_consent": "y", "src": "qr-poster"}
+
+
+def sign_flow(flask_app: Any, page_url: str) -> Callable[[int], None]:
+    """A new supporter: GET the page for its CSRF token, POST a valid signature (303)."""
+
+    def do_sign(i: int) -> None:
+        client = flask_app.test_client()  # a first visit: no cookie
+        page = expect(client.get(page_url), 200)
+        token = CSRF.search(page.get_data(as_text=True))
+        data = form(i) | {"csrf_token": token.group(1) if token else ""}
+        expect(client.post(f"{page_url}/sign", data=data), 303)
+
+    return do_sign
+
+
 def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dict[str, Callable[[int], None]]:
     """The measured request sequences, each a function of a unique number.
 
@@ -64,11 +90,6 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
     page_url = f"/petitions/{slug}"
     count_url = f"/petitions/{slug}/count.json"
     hello = hello_app.app.test_client()
-
-    def expect(response: Any, status: int) -> Any:
-        if response.status_code != status:
-            raise SystemExit(f"{response.request.path}: {response.status_code}, expected {status}")
-        return response
 
     def do_hello(_i: int) -> None:
         expect(hello.get("/"), 200)
@@ -87,19 +108,8 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
     def do_signed(_i: int) -> None:  # where the browser goes after signing (the 303)
         expect(app.test_client().get(f"{page_url}/signed"), 200)
 
-    def form(i: int) -> dict[str, str]:
-        return {"name": "Ayşe Yılmaz", "email": f"cpu-{time.time_ns()}-{i}@example.org",
-                "country": "TR", "postcode": "34000", "contact_consent": "y",
-                "public_consent": "y", "src": "qr-poster"}
-
     def signer(flask_app: Any) -> Callable[[int], None]:
-        def do_sign(i: int) -> None:
-            client = flask_app.test_client()  # a first visit: no cookie
-            page = expect(client.get(page_url), 200)
-            token = CSRF.search(page.get_data(as_text=True))
-            data = form(i) | {"csrf_token": token.group(1) if token else ""}
-            expect(client.post(f"{page_url}/sign", data=data), 303)
-        return do_sign
+        return sign_flow(flask_app, page_url)
 
     campaign_url = f"/campaigns/{seed.campaign_slug}"
     ticked = [str(i) for i in seed.campaign_demand_ids[:3]]
@@ -129,6 +139,25 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
     return runs
 
 
+def limited_signer(url: str, tmp: Path, redis_url: str, page_url: str) -> Callable[[int], None]:
+    """The sign flow as production runs it: rate limits on, counted in Redis if given (as on
+    several hosts), else in the process's memory; the defaults' shape (a minute and an hour)
+    set too high to refuse anything. The app is made at the first call: Flask-Limiter's
+    settings are one object's in a process, so it must come after the other workloads."""
+    made: list[Callable[[int], None]] = []
+
+    def do_sign_limited(i: int) -> None:
+        if not made:
+            app = dataset.make_app(url, tmp / "instance", RATELIMIT_ENABLED=True,
+                                   RATELIMIT_SIGN="1000000 per minute;10000000 per hour",
+                                   REDIS_URL=redis_url,
+                                   RATELIMIT_KEY_PREFIX=f"bench-cpu-{os.getpid()}")
+            made.append(sign_flow(app, page_url))
+        made[0](i)
+
+    return do_sign_limited
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=None,
@@ -138,6 +167,8 @@ def main() -> None:
     parser.add_argument("--only", choices=WORKLOADS,
                         action="append", help="measure only these workloads (repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--redis-url", default="",
+                        help="Redis for sign_limited's rate-limit counters (default: memory)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
@@ -147,6 +178,8 @@ def main() -> None:
     seed = dataset.seed(app, page_signatures=1000, growth_signatures=0, spread=1)
     wanted = {args.profile} if args.profile else set(args.only or WORKLOADS)
     runs = workloads(app, seed, tmp, confirms=args.n + 20 if "confirm" in wanted else 0)
+    if "sign_limited" in wanted:
+        runs["sign_limited"] = limited_signer(url, tmp, args.redis_url, f"/petitions/{seed.sign_slug}")
 
     if args.profile:
         profiler = cProfile.Profile(time.process_time)  # CPU time: waits on the database are not cost

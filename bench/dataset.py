@@ -118,8 +118,9 @@ def pg_version(url: str) -> str | None:
         return None
 
 
-def make_app(url: str, instance: Path) -> Any:
-    """The app object the orchestrator uses for setup (same keys as the server)."""
+def make_app(url: str, instance: Path, **config: Any) -> Any:
+    """The app object the orchestrator uses for setup (same keys as the server); config
+    overrides settings."""
     return create_app({
         "DATABASE_URL": url,
         "DATA_KEY": DATA_KEY,
@@ -127,6 +128,7 @@ def make_app(url: str, instance: Path) -> Any:
         "MAIL_DELIVERY": "worker",
         "RATELIMIT_ENABLED": False,
         "OUTBOX_DIR": str(instance / "outbox"),
+        **config,
     }, instance_path=str(instance))
 
 

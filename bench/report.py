@@ -454,7 +454,7 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         "make bench-smoke  # a few hundred requests per workload (tests/test_bench.py does the same in `make test`)",
         "python bench/run.py --quick --sign-loader python  # the sign flow from bench/load.py instead of wrk",
         "python bench/report.py bench/results/latest.json --docs   # re-render from saved JSON",
-        "python bench/cpu.py [--database-url URL] [--only sign] [--profile confirm]  # CPU ms per request in process (workloads: hello page count count_304 sign floor signed confirm sign_campaign)",
+        "python bench/cpu.py [--database-url URL] [--only sign] [--profile confirm] [--redis-url URL]  # CPU ms per request in process (workloads: hello page count count_304 sign floor signed confirm sign_campaign sign_limited)",
         "python bench/instructions.py [--database-url URL --database-url URL2] --only sign  # instructions per request (valgrind; repeatable to 0.01%, for optimising)",
         "python bench/instructions.py --only floor  # the same for the framework floor's sign flow (bench/floor_app.py)",
         "python bench/dbwork.py --database-url URL --path /petitions/<slug>  # the database's own work for one request (blocks / VM instructions)",

@@ -23,11 +23,18 @@ def _run(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.mark.parametrize("only", [["count"], ["sign", "floor"], ["signed", "confirm", "sign_campaign"]])
-def test_cpu_measures_only_the_named_workloads_and_hello(only: list[str]) -> None:
+@pytest.mark.parametrize(("only", "extra"), [
+    (["count"], []),
+    (["sign", "floor"], []),
+    (["signed", "confirm", "sign_campaign"], []),
+    (["sign_limited"], []),  # rate limits on, counted in memory
+    (["sign", "sign_limited"], ["--redis-url", "redis://127.0.0.1:6379/0"]),  # in Redis
+])
+def test_cpu_measures_only_the_named_workloads_and_hello(only: list[str], extra: list[str]) -> None:
     # cpu.py stops with an error when a response is not the expected one (a signature that is
-    # not a 303, on the app or on the framework floor), so this also checks both flows work.
-    args = [a for name in only for a in ("--only", name)]
+    # not a 303, on the app or on the framework floor, or one refused by a rate limit), so
+    # this also checks the flows work.
+    args = [a for name in only for a in ("--only", name)] + extra
     proc = _run("bench/cpu.py", "-n", "3", *args, "--json", timeout=300)
     result = json.loads(proc.stdout)
     assert result["n"] == 3
