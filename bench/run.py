@@ -51,7 +51,7 @@ MODES: dict[str, dict[str, Any]] = {
     "full": {"get_s": 10, "sign_s": 15, "confirm_s": 8, "rounds": 2, "links": 12_000,
              "growth": (1_000, 1_000_000), "max": 10**7, "warmup_s": 2,
              "growth_s": 5, "growth_rounds": 5, "pair_rounds": 3,
-             "export_sizes": "100000,1000000", "export_repeat": 1},
+             "export_sizes": "100000,1000000", "export_repeat": 3},
     "quick": {"get_s": 5, "sign_s": 8, "confirm_s": 5, "rounds": 1, "links": 8_000,
               "growth": (1_000, 100_000), "max": 10**7, "warmup_s": 1,
               "growth_s": 3, "growth_rounds": 3, "pair_rounds": 2,
