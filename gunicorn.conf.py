@@ -12,7 +12,7 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # (gunicorn's "2 x cores + 1" is for its one-request-at-a-time sync worker: with threads it
 # only adds processes competing for the same cores: on 2 cores, in alternating runs, 3 x 4
 # signed 9-18% faster than 5 x 4 and served pages and polls as fast, in less memory;
-# docs/performance.md.)
+# docs/performance-history.md.)
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_class = "gthread"
@@ -21,7 +21,7 @@ graceful_timeout = 30
 keepalive = 5
 # A worker is replaced after this many requests (a safety net against slow leaks). Each
 # replacement imports and warms the app again, about 1.5 s of CPU: at 10,000 a busy 2-core
-# host spent a fifth of its CPU on restarts during count.json polling (docs/performance.md).
+# host spent a fifth of its CPU on restarts during count.json polling (docs/performance-history.md).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 200_000))
 max_requests_jitter = max_requests // 10
 # Client addresses are not logged: the access log carries no personal data.
