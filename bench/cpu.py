@@ -108,9 +108,6 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
     def do_signed(_i: int) -> None:  # where the browser goes after signing (the 303)
         expect(app.test_client().get(f"{page_url}/signed"), 200)
 
-    def signer(flask_app: Any) -> Callable[[int], None]:
-        return sign_flow(flask_app, page_url)
-
     campaign_url = f"/campaigns/{seed.campaign_slug}"
     ticked = [str(i) for i in seed.campaign_demand_ids[:3]]
 
@@ -122,8 +119,8 @@ def workloads(app: Any, seed: dataset.Seed, tmp: Path, confirms: int = 0) -> dic
         expect(client.post(f"{campaign_url}/sign", data=data), 303)
 
     runs = {"hello": do_hello, "page": do_page, "count": do_count,
-            "count_304": do_count_304, "sign": signer(app), "signed": do_signed,
-            "floor": signer(floor_app.app),  # the same flow on bench/floor_app.py
+            "count_304": do_count_304, "sign": sign_flow(app, page_url), "signed": do_signed,
+            "floor": sign_flow(floor_app.app, page_url),  # the same flow on bench/floor_app.py
             "sign_campaign": do_sign_campaign}
     if confirms:
         # A supporter's first click on their emailed link: one pending signature each, on
@@ -144,16 +141,17 @@ def limited_signer(url: str, tmp: Path, redis_url: str, page_url: str) -> Callab
     several hosts), else in the process's memory; the defaults' shape (a minute and an hour)
     set too high to refuse anything. The app is made at the first call: Flask-Limiter's
     settings are one object's in a process, so it must come after the other workloads."""
-    made: list[Callable[[int], None]] = []
+    flow: Callable[[int], None] | None = None
 
     def do_sign_limited(i: int) -> None:
-        if not made:
+        nonlocal flow
+        if flow is None:
             app = dataset.make_app(url, tmp / "instance", RATELIMIT_ENABLED=True,
                                    RATELIMIT_SIGN="1000000 per minute;10000000 per hour",
                                    REDIS_URL=redis_url,
                                    RATELIMIT_KEY_PREFIX=f"bench-cpu-{os.getpid()}")
-            made.append(sign_flow(app, page_url))
-        made[0](i)
+            flow = sign_flow(app, page_url)
+        flow(i)
 
     return do_sign_limited
 

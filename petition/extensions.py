@@ -43,9 +43,12 @@ def limit_key() -> str:
     """The rate-limit key of the request's client: a keyed hash of its network, so the
     limiter's storage (Redis, or each process's memory) never holds a client's address.
     Made once per request (flask-limiter asks for it once per limit)."""
+    return once_per_request("limit_key", _make_limit_key)
+
+
+def _make_limit_key() -> str:
     cipher = current_app.extensions["petition.cipher"]
-    return once_per_request(
-        "limit_key", lambda: cipher.limit_key(client_network(request.remote_addr)))
+    return cipher.limit_key(client_network(request.remote_addr))
 
 
 babel = Babel()
